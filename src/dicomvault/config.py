@@ -1,0 +1,213 @@
+"""Settings: one validated object, read once from a TOML file and the environment.
+
+Precedence (highest first): explicit keyword arguments (the CLI's options),
+``DICOMVAULT_*`` environment variables, the TOML file, the defaults below.
+The TOML file is ``$DICOMVAULT_CONFIG`` if set, otherwise
+``<data_dir>/dicomvault.toml`` if it exists. ``dicomvault.sample.toml`` in the
+repository documents every key.
+
+Secrets (the keyring passphrase, database passwords) are ``SecretStr`` and are
+masked by :func:`Settings.public_view`, which ``dicomvault config show`` prints.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dicomvault.errors import ConfigurationError
+
+
+class DuplicatePolicy(enum.StrEnum):
+    """What a store does when the SOP Instance UID is already archived."""
+
+    REJECT = "reject"
+    REPLACE = "replace"
+    IGNORE_IF_IDENTICAL = "ignore-if-identical"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("DICOMVAULT_DATA_DIR", "./dicomvault-data"))
+
+
+class Settings(BaseSettings):
+    """Every setting of a dicomvault node. Constructed once per process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DICOMVAULT_", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    dicom_port: int = Field(default=11112, ge=0, le=65535)
+    ae_title: str = Field(default="DICOMVAULT", min_length=1, max_length=16)
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite (WAL) at <data_dir>/index.sqlite3.",
+    )
+    keyring_passphrase: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Passphrase of the local keyring. Unset: a generated one is kept in "
+            "<data_dir>/keys/passphrase (mode 0600); production should set it or use a KMS."
+        ),
+    )
+    duplicate_policy: DuplicatePolicy = DuplicatePolicy.IGNORE_IF_IDENTICAL
+    max_part_bytes: int = Field(
+        default=4 * 1024**3, ge=1024, description="Largest single instance accepted."
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024**3, ge=1024, description="Largest STOW-RS request body accepted."
+    )
+    fsync: bool = Field(
+        default=True, description="fsync blobs and directories before acknowledging a store."
+    )
+    public_base_url: str | None = Field(
+        default=None, description="Base URL used in RetrieveURL/BulkDataURI; default from request."
+    )
+    ledger_origin: str = Field(
+        default="dicomvault.local/ledger",
+        min_length=1,
+        max_length=255,
+        description=(
+            "Name of this node's ledger in its signed checkpoints (C2SP tlog-checkpoint "
+            "origin: a schema-less URL such as pacs.example-hospital.org/ledger)."
+        ),
+    )
+    log_level: str = "INFO"
+
+    @field_validator("ae_title")
+    @classmethod
+    def _ae_title_is_valid(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped or "\\" in stripped or not stripped.isprintable():
+            raise ValueError("AE title must be 1-16 printable characters without backslash")
+        return stripped
+
+    @field_validator("ledger_origin")
+    @classmethod
+    def _origin_is_one_printable_line(cls, value: str) -> str:
+        if not value.isprintable() or value != value.strip() or "+" in value:
+            raise ValueError("ledger_origin must be one printable line without '+' or "
+                             "surrounding spaces (it names the checkpoint signer)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        explicit_dir = getattr(init_settings, "init_kwargs", {}).get("data_dir")
+        return (init_settings, env_settings, _TomlFileSource(settings_cls, explicit_dir))
+
+    # -- derived locations -------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in force (SQLite under the data directory by default)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'index.sqlite3').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    def public_view(self) -> dict[str, Any]:
+        """Every setting as JSON-ready values with secrets masked (``config show``)."""
+        view = self.model_dump(mode="json")
+        view["database_url"] = _mask_url_password(self.resolved_database_url)
+        if self.keyring_passphrase is not None:
+            view["keyring_passphrase"] = _MASK
+        return view
+
+
+#: What ``config show`` prints in place of a secret.
+_MASK = "*" * 10
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, has_password, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':' + _MASK if has_password else ''}@{host}"
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads ``$DICOMVAULT_CONFIG`` or ``<data_dir>/dicomvault.toml``.
+
+    ``data_dir`` is the one given explicitly (``--data-dir``), else the
+    environment's, else the default.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], data_dir: Path | str | None) -> None:
+        super().__init__(settings_cls)
+        self._data_dir = Path(data_dir) if data_dir is not None else _default_data_dir()
+        self._values = self._load()
+
+    def _path(self) -> Path | None:
+        explicit = os.environ.get("DICOMVAULT_CONFIG")
+        if explicit:
+            return Path(explicit)
+        candidate = self._data_dir / "dicomvault.toml"
+        return candidate if candidate.is_file() else None
+
+    def _load(self) -> dict[str, Any]:
+        path = self._path()
+        if path is None:
+            return {}
+        try:
+            with path.open("rb") as handle:
+                return tomllib.load(handle)
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"configuration file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"configuration file {path} is not valid TOML: {exc}") from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once, turning validation failures into ConfigurationError."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc

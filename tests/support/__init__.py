@@ -1,0 +1,1 @@
+"""Helpers shared by test packages (servers in threads, STOW bodies, service checks)."""

@@ -1,0 +1,41 @@
+"""Running the ASGI app of an Archive on a real socket, in a thread of the test process."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from dicomvault.archive import Archive
+from dicomvault.dicomweb import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(archive: Archive) -> Iterator[str]:
+    """Serve ``archive`` over HTTP on a free port; yields the base URL (no trailing /)."""
+    port = free_port()
+    config = uvicorn.Config(create_app(archive), host="127.0.0.1", port=port,
+                            log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
