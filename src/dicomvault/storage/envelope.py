@@ -1,0 +1,164 @@
+"""The encryption envelope: segmented AES-256-GCM under a per-object data key.
+
+A blob is ``header || segment_0 || ... || segment_n`` where
+
+* ``header`` = ``b"DVB1"`` + segment size (uint32 BE) + 7-byte random nonce
+  prefix (15 bytes), bound to every segment as associated data;
+* each segment is the AES-256-GCM encryption of up to ``segment size`` bytes
+  of plaintext (ciphertext + 16-byte tag) under the nonce
+  ``prefix || segment index (uint32 BE) || last flag (0x00/0x01)``.
+
+This is the "STREAM" construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015,
+as used by Tink's streaming AEAD): objects of any size are sealed and opened
+in bounded memory, every byte released to a reader has been authenticated,
+and reordered, dropped or truncated segments fail (the index and the last
+flag are authenticated). Frame-level random access needs only the segments
+that hold the frame.
+
+The data key is never used directly: HKDF-SHA256 derives one subkey for the
+blob and another for the sealed header cache kept in the index, so the two
+uses never share a key and nonce space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import struct
+from collections.abc import Callable, Iterable, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from dicomvault.errors import IntegrityError
+
+MAGIC = b"DVB1"
+HEADER_LEN = 15
+TAG_LEN = 16
+DEFAULT_SEGMENT_SIZE = 1024 * 1024
+_SMALL_NONCE_LEN = 12
+
+
+def _subkey(data_key: bytes, purpose: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(data_key)
+    return AESGCM(derived)
+
+
+def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + struct.pack(">I?", index, last)
+
+
+class SealingWriter:
+    """Encrypts a plaintext stream into a blob, segment by segment.
+
+    ``sink`` receives ciphertext chunks as they are produced. The writer also
+    computes the plaintext's SHA-256 and size, which the index records.
+    """
+
+    def __init__(
+        self,
+        data_key: bytes,
+        sink: Callable[[bytes], object],
+        segment_size: int = DEFAULT_SEGMENT_SIZE,
+    ) -> None:
+        self._aead = _subkey(data_key, b"dicomvault blob v1")
+        self._sink = sink
+        self._segment_size = segment_size
+        self._prefix = secrets.token_bytes(7)
+        self._header = MAGIC + struct.pack(">I", segment_size) + self._prefix
+        self._buffer = bytearray()
+        self._index = 0
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._closed = False
+        sink(self._header)
+
+    def write(self, plaintext: bytes) -> None:
+        self._hash.update(plaintext)
+        self.size += len(plaintext)
+        self._buffer += plaintext
+        while len(self._buffer) > self._segment_size:
+            segment = bytes(self._buffer[: self._segment_size])
+            del self._buffer[: self._segment_size]
+            self._emit(segment, last=False)
+
+    def close(self) -> str:
+        """Seal the final segment; returns the plaintext SHA-256 (hex)."""
+        if not self._closed:
+            self._emit(bytes(self._buffer), last=True)
+            self._buffer.clear()
+            self._closed = True
+        return self._hash.hexdigest()
+
+    def _emit(self, segment: bytes, *, last: bool) -> None:
+        nonce = _nonce(self._prefix, self._index, last)
+        self._sink(self._aead.encrypt(nonce, segment, self._header))
+        self._index += 1
+
+
+def open_sealed(data_key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield authenticated plaintext segments of a blob given its ciphertext chunks.
+
+    Raises :class:`IntegrityError` as soon as a segment fails its tag, the blob is
+    truncated (no final segment) or has bytes after its final segment.
+    """
+    aead = _subkey(data_key, b"dicomvault blob v1")
+    buffer = bytearray()
+    source = iter(chunks)
+    header: bytes | None = None
+    segment_len = 0
+    prefix = b""
+    index = 0
+    finished = False
+    for chunk in source:
+        buffer += chunk
+        if header is None:
+            if len(buffer) < HEADER_LEN:
+                continue
+            header = bytes(buffer[:HEADER_LEN])
+            del buffer[:HEADER_LEN]
+            if header[:4] != MAGIC:
+                raise IntegrityError("stored object is not a dicomvault sealed blob")
+            (segment_size,) = struct.unpack(">I", header[4:8])
+            segment_len = segment_size + TAG_LEN
+            prefix = header[8:]
+        # Keep at least one full segment back: only at the end do we know which is last.
+        while len(buffer) > segment_len:
+            if finished:
+                raise IntegrityError("stored object has data after its final segment")
+            yield _decrypt(aead, prefix, index, bytes(buffer[:segment_len]), header, last=False)
+            del buffer[:segment_len]
+            index += 1
+    if header is None:
+        raise IntegrityError("stored object is truncated (no envelope header)")
+    yield _decrypt(aead, prefix, index, bytes(buffer), header, last=True)
+
+
+def _decrypt(
+    aead: AESGCM, prefix: bytes, index: int, data: bytes, aad: bytes, *, last: bool
+) -> bytes:
+    try:
+        return aead.decrypt(_nonce(prefix, index, last), data, aad)
+    except InvalidTag as exc:
+        raise IntegrityError(
+            f"stored object failed authentication at segment {index}: "
+            "it was altered, truncated or is corrupt"
+        ) from exc
+
+
+def seal_bytes(data_key: bytes, plaintext: bytes) -> bytes:
+    """Seal a small value (the header cache) under the data key's header subkey."""
+    nonce = secrets.token_bytes(_SMALL_NONCE_LEN)
+    return nonce + _subkey(data_key, b"dicomvault header v1").encrypt(nonce, plaintext, None)
+
+
+def open_bytes(data_key: bytes, sealed: bytes) -> bytes:
+    """Open a value sealed by :func:`seal_bytes`; :class:`IntegrityError` if altered."""
+    try:
+        return _subkey(data_key, b"dicomvault header v1").decrypt(
+            sealed[:_SMALL_NONCE_LEN], sealed[_SMALL_NONCE_LEN:], None
+        )
+    except InvalidTag as exc:
+        raise IntegrityError("the sealed header of an object failed authentication") from exc

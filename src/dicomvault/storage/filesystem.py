@@ -1,0 +1,143 @@
+"""Filesystem blob store: one file per object under a two-level fan-out.
+
+Layout: ``<root>/<n[0:2]>/<n[2:4]>/<name>`` for committed objects and
+``<root>/.staging/<name>`` while an object is written. Commit = fsync the
+file, rename it into place (atomic on POSIX), fsync the target directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from dicomvault.errors import IntegrityError, OutOfResourcesError
+from dicomvault.storage.blobstore import BlobStore, BlobWriter
+
+_READ_CHUNK = 1024 * 1024
+_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO, errno.EACCES, errno.EPERM}
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _resource_error(exc: OSError) -> OutOfResourcesError:
+    reason = errno.errorcode.get(exc.errno or 0, "I/O error")
+    return OutOfResourcesError(f"blob storage cannot write ({reason}); retry later")
+
+
+class _FileWriter(BlobWriter):
+    def __init__(self, store: FilesystemBlobStore, name: str) -> None:
+        self.name = name
+        self._store = store
+        self._staging = store.staging_dir / name
+        self._final = store.path_of(name)
+        try:
+            self._fd: int | None = os.open(
+                self._staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
+        except OSError as exc:
+            raise _resource_error(exc) from exc
+        self._committed = False
+
+    def write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise OutOfResourcesError("write to a closed blob writer")
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self.abort()
+            raise _resource_error(exc) from exc
+
+    def commit(self) -> None:
+        if self._fd is None:
+            raise OutOfResourcesError("commit of an aborted blob writer")
+        try:
+            if self._store.fsync:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            self._store.ensure_dir(self._final.parent)
+            self._staging.rename(self._final)
+            if self._store.fsync:
+                _fsync_dir(self._final.parent)
+        except OSError as exc:
+            self.abort()
+            raise _resource_error(exc) from exc
+        self._committed = True
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if not self._committed:
+            self._staging.unlink(missing_ok=True)
+
+
+class FilesystemBlobStore(BlobStore):
+    """Objects as files under ``root``; durable commit via fsync + rename."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.staging_dir = root / ".staging"
+        self.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._known_dirs: set[Path] = set()
+
+    def path_of(self, name: str) -> Path:
+        if len(name) < 8 or not name.isalnum():
+            raise IntegrityError("invalid blob name")
+        return self.root / name[0:2] / name[2:4] / name
+
+    def ensure_dir(self, directory: Path) -> None:
+        if directory in self._known_dirs:
+            return
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self.fsync:
+                _fsync_dir(directory.parent)
+                _fsync_dir(directory.parent.parent)
+        self._known_dirs.add(directory)
+
+    def begin(self, name: str) -> BlobWriter:
+        return _FileWriter(self, name)
+
+    def read(self, name: str) -> Iterator[bytes]:
+        path = self.path_of(name)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as exc:
+            raise IntegrityError("a stored object is missing from blob storage") from exc
+        with handle:
+            while chunk := handle.read(_READ_CHUNK):
+                yield chunk
+
+    def delete(self, name: str) -> None:
+        self.path_of(name).unlink(missing_ok=True)
+
+    def exists(self, name: str) -> bool:
+        return self.path_of(name).is_file()
+
+    def names(self) -> Iterator[str]:
+        for first in sorted(self.root.iterdir()):
+            if first.name.startswith(".") or not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                for blob in sorted(second.iterdir()):
+                    yield blob.name
+
+    def discard_incomplete(self) -> int:
+        count = 0
+        for leftover in self.staging_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+            count += 1
+        return count
