@@ -1,0 +1,206 @@
+"""Reading and validating the header of an incoming DICOM Part 10 file.
+
+Ingest step 1 of ARCHITECTURE.md: read the header (stopping before pixel
+data), check the identifying UIDs and the SOP class, and check that the file
+is complete, so that a malformed or truncated file is refused before anything
+is stored. Errors name the problem, never a patient attribute's value.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+from dicomvault.dicom.structure import check_structure
+from dicomvault.errors import (
+    MissingAttributeError,
+    NotDicomError,
+    SOPClassMismatchError,
+)
+from dicomvault.index.records import (
+    InstanceAttributes,
+    PatientAttributes,
+    SeriesAttributes,
+    StudyAttributes,
+)
+
+
+def quiet_pydicom() -> None:
+    """Stop pydicom from logging element values (it warns with the value: PHI in logs).
+
+    pydicom's validation mode is process-global; dicomvault validates what it
+    needs itself, so reading and writing validation are set to IGNORE once.
+    """
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
+
+
+quiet_pydicom()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHeader:
+    """What ingest needs from a header: index attributes and the header cache."""
+
+    patient: PatientAttributes
+    study: StudyAttributes
+    series: SeriesAttributes
+    instance: InstanceAttributes
+    header_bytes: bytes  # Part 10 bytes up to (excluding) pixel data, zlib-compressed
+    pixel_offset: int | None  # where the pixel data element starts, if any
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(item) for item in value)
+    return str(value).strip()
+
+
+def _integer(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _required_uid(ds: Dataset, keyword: str) -> str:
+    value = _text(ds, keyword)
+    if not value:
+        raise MissingAttributeError(f"{keyword} is missing")
+    if not UID(value).is_valid:
+        raise MissingAttributeError(f"{keyword} is not a valid UID")
+    return value
+
+
+def read_header(data: bytes) -> tuple[Dataset, int | None]:
+    """Parse a Part 10 file's header (file meta required, pixel data skipped).
+
+    Returns the data set and the offset at which the pixel data element starts
+    (``None`` when the file has none within ``data``).
+    """
+    stream = io.BytesIO(data)
+    try:
+        ds = pydicom.dcmread(stream, stop_before_pixels=True, force=False)
+    except InvalidDicomError as exc:
+        raise NotDicomError(
+            "body is not a DICOM PS3.10 file (no preamble and DICM prefix)"
+        ) from exc
+    except (EOFError, ValueError, KeyError, TypeError, struct.error, OSError, zlib.error) as exc:
+        raise NotDicomError("DICOM header is malformed or truncated") from exc
+    offset = stream.tell()
+    return ds, (offset if offset < len(data) else None)
+
+
+def parse_incoming(prefix: bytes, total_size: int, tail: bytes) -> ParsedHeader:
+    """Validate an incoming file and extract what the index needs.
+
+    ``prefix`` is the start of the file (the whole file when it fits the
+    ingest buffer), ``total_size`` its length and ``tail`` its last bytes.
+    """
+    ds, offset = read_header(prefix)
+    meta = ds.file_meta
+    transfer_syntax = _text(meta, "TransferSyntaxUID")
+    if not transfer_syntax or not UID(transfer_syntax).is_valid:
+        raise MissingAttributeError("file meta TransferSyntaxUID is missing or invalid")
+    deflated = transfer_syntax == DeflatedExplicitVRLittleEndian
+    if deflated:
+        offset = None  # the whole data set was inflated and read: zlib saw its end
+    else:
+        check_structure(prefix, total_size, tail, transfer_syntax)
+    sop_class = _required_uid(ds, "SOPClassUID")
+    sop_instance = _required_uid(ds, "SOPInstanceUID")
+    study_uid = _required_uid(ds, "StudyInstanceUID")
+    series_uid = _required_uid(ds, "SeriesInstanceUID")
+    media_class = _text(meta, "MediaStorageSOPClassUID")
+    if media_class and media_class != sop_class:
+        raise SOPClassMismatchError("MediaStorageSOPClassUID does not match SOPClassUID")
+    # A MediaStorageSOPInstanceUID that differs from SOPInstanceUID is common in real
+    # files (pydicom's own rtplan.dcm has one); the data set's own UID is authoritative.
+
+    if offset is not None:
+        header_part10 = prefix[:offset]
+    elif deflated or len(prefix) < total_size:
+        header_part10 = _reencode_header(ds)
+    else:
+        header_part10 = prefix
+
+    return ParsedHeader(
+        patient=PatientAttributes(
+            PatientID=_text(ds, "PatientID"),
+            IssuerOfPatientID=_text(ds, "IssuerOfPatientID"),
+            PatientName=_text(ds, "PatientName"),
+            PatientBirthDate=_text(ds, "PatientBirthDate"),
+            PatientSex=_text(ds, "PatientSex"),
+        ),
+        study=StudyAttributes(
+            StudyInstanceUID=study_uid,
+            StudyDate=_text(ds, "StudyDate"),
+            StudyTime=_text(ds, "StudyTime"),
+            AccessionNumber=_text(ds, "AccessionNumber"),
+            StudyID=_text(ds, "StudyID"),
+            StudyDescription=_text(ds, "StudyDescription"),
+            ReferringPhysicianName=_text(ds, "ReferringPhysicianName"),
+            InstitutionName=_text(ds, "InstitutionName"),
+            TimezoneOffsetFromUTC=_text(ds, "TimezoneOffsetFromUTC"),
+            SpecificCharacterSet=_text(ds, "SpecificCharacterSet"),
+        ),
+        series=SeriesAttributes(
+            SeriesInstanceUID=series_uid,
+            Modality=_text(ds, "Modality"),
+            SeriesNumber=_integer(ds, "SeriesNumber"),
+            SeriesDescription=_text(ds, "SeriesDescription"),
+            BodyPartExamined=_text(ds, "BodyPartExamined"),
+            PerformedProcedureStepStartDate=_text(ds, "PerformedProcedureStepStartDate"),
+            PerformedProcedureStepStartTime=_text(ds, "PerformedProcedureStepStartTime"),
+            ScheduledProcedureStepID=_request_attribute(ds, "ScheduledProcedureStepID"),
+            RequestedProcedureID=_request_attribute(ds, "RequestedProcedureID"),
+        ),
+        instance=InstanceAttributes(
+            SOPInstanceUID=sop_instance,
+            SOPClassUID=sop_class,
+            TransferSyntaxUID=transfer_syntax,
+            InstanceNumber=_integer(ds, "InstanceNumber"),
+            Rows=_integer(ds, "Rows"),
+            Columns=_integer(ds, "Columns"),
+            BitsAllocated=_integer(ds, "BitsAllocated"),
+            NumberOfFrames=_integer(ds, "NumberOfFrames"),
+        ),
+        header_bytes=zlib.compress(header_part10, 1),
+        pixel_offset=offset,
+    )
+
+
+def _request_attribute(ds: Dataset, keyword: str) -> str:
+    """First value of ``keyword`` in RequestAttributesSequence (QIDO series key)."""
+    sequence = ds.get("RequestAttributesSequence")
+    if not sequence:
+        return ""
+    return _text(sequence[0], keyword)
+
+
+def _reencode_header(ds: Dataset) -> bytes:
+    """Header without pixel data, re-encoded explicit VR LE (deflated or huge files)."""
+    copy = Dataset(ds)
+    copy.file_meta = pydicom.dataset.FileMetaDataset(ds.file_meta)
+    copy.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, copy, enforce_file_format=False)
+    return buffer.getvalue()
+
+
+def load_header(header_bytes: bytes) -> Dataset:
+    """Read back the cached header written by :func:`parse_incoming`."""
+    return pydicom.dcmread(io.BytesIO(zlib.decompress(header_bytes)), force=True)
