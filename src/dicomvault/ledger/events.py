@@ -1,0 +1,175 @@
+"""Ledger events: what happened, to what (as keyed hashes), by whom, through which door.
+
+Each event is one leaf of the Merkle log. Its leaf data is the RFC 8785
+canonical JSON of :meth:`LedgerEvent.to_dict`, so the bytes are reproducible
+by anyone and the leaf hash (RFC 9162 2.1.1) is stable. Subject identifiers
+are HMAC values from :class:`~dicomvault.ledger.identifiers.IdentifierHasher`,
+never UIDs or patient IDs, so a published ledger reveals no PHI.
+
+Schema version 1 (``"v": 1``) members: ``type``, ``actor``, ``door``,
+``client``, ``time`` (UTC RFC 3339 with ``Z``), ``subjects`` (lowercase hex
+HMAC-SHA256 values) and ``details`` (a flat object of str/int/bool). For an
+``instance_stored`` event ``details["content_sha256"]`` is the SHA-256 of the
+archived file, which is what a proof bundle checks an image against.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from dicomvault.ledger.canonical import JSONValue, canonical_json, parse_canonical_json
+
+SCHEMA_VERSION = 1
+#: The details member holding a stored file's SHA-256 (hex).
+CONTENT_HASH = "content_sha256"
+#: The doors a request can come through (matches ``dicomvault.access.Door`` values).
+DOORS = frozenset({"DIMSE", "DICOMweb", "CLI", "UI", "API", "system"})
+
+_RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+_SUBJECT = re.compile(r"[0-9a-f]{64}")
+_MEMBERS = frozenset({"v", "type", "actor", "door", "client", "time", "subjects", "details"})
+
+DetailValue = str | int | bool
+
+
+class EventType(enum.StrEnum):
+    """What happened (the ``type`` member of a ledger event)."""
+
+    INSTANCE_STORED = "instance_stored"
+    INSTANCE_RETRIEVED = "instance_retrieved"
+    SEARCHED = "searched"
+    EXPORTED = "exported"
+    TRANSCODED = "transcoded"
+    DELETED = "deleted"
+    SHARED = "shared"
+    SHARE_USED = "share_used"
+    SHARE_REVOKED = "share_revoked"
+    KEY_ROTATED = "key_rotated"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    SETTINGS_CHANGED = "settings_changed"
+    BACKUP_MADE = "backup_made"
+    RESTORE_DONE = "restore_done"
+    CHECKPOINT_WITNESSED = "checkpoint_witnessed"
+    WITNESS_ALARM = "witness_alarm"
+
+
+def utc_now() -> str:
+    """The current time as the ledger writes it: RFC 3339, UTC, microseconds, ``Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EventFormatError(ValueError):
+    """An event (or its serialised bytes) does not follow the ledger event schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """One thing that happened, as recorded in the ledger (see the module docstring).
+
+    Validated on construction, so a malformed event never reaches the log.
+    ``details`` is copied into a read-only mapping.
+    """
+
+    type: EventType
+    actor: str
+    door: str
+    time: str
+    client: str = ""
+    subjects: tuple[str, ...] = ()
+    details: Mapping[str, DetailValue] = field(default_factory=dict)
+    version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "type", EventType(self.type))
+        except ValueError as exc:
+            raise EventFormatError(f"unknown event type {self.type!r}") from exc
+        if self.version != SCHEMA_VERSION:
+            raise EventFormatError(f"unsupported event schema version {self.version}")
+        if str(self.door) not in DOORS:
+            raise EventFormatError(f"unknown door {self.door!r}")
+        object.__setattr__(self, "door", str(self.door))
+        if not isinstance(self.actor, str) or not isinstance(self.client, str):
+            raise EventFormatError("actor and client must be strings")
+        if not _RFC3339_UTC.fullmatch(self.time):
+            raise EventFormatError("time must be RFC 3339 in UTC ending in 'Z'")
+        subjects = tuple(self.subjects)
+        if not all(isinstance(s, str) and _SUBJECT.fullmatch(s) for s in subjects):
+            raise EventFormatError("subjects must be keyed hashes (64 lowercase hex digits)")
+        object.__setattr__(self, "subjects", subjects)
+        details = dict(self.details)
+        for key, value in details.items():
+            if not isinstance(key, str) or not isinstance(value, str | int | bool):
+                raise EventFormatError("details must map strings to str, int or bool")
+        object.__setattr__(self, "details", MappingProxyType(details))
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """The event as the JSON object that becomes the leaf."""
+        return {
+            "v": self.version,
+            "type": self.type.value,
+            "actor": self.actor,
+            "door": self.door,
+            "client": self.client,
+            "time": self.time,
+            "subjects": list(self.subjects),
+            "details": dict(self.details),
+        }
+
+    def to_json(self) -> bytes:
+        """RFC 8785 canonical JSON bytes: the leaf data hashed into the log."""
+        try:
+            return canonical_json(self.to_dict())
+        except ValueError as exc:
+            raise EventFormatError(str(exc)) from exc
+
+    @classmethod
+    def from_json(cls, data: bytes) -> LedgerEvent:
+        """Parse leaf bytes back into an event; they must be canonical and well formed."""
+        try:
+            value = parse_canonical_json(data)
+        except ValueError as exc:
+            raise EventFormatError(str(exc)) from exc
+        if not isinstance(value, dict) or set(value) != _MEMBERS:
+            raise EventFormatError("event must be an object with exactly the v1 members")
+        subjects, details, version = value["subjects"], value["details"], value["v"]
+        if not isinstance(subjects, list) or not isinstance(details, dict):
+            raise EventFormatError("subjects must be an array and details an object")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise EventFormatError("v must be an integer")
+        try:
+            kind = EventType(_text(value, "type"))
+        except ValueError as exc:
+            raise EventFormatError(f"unknown event type {value['type']!r}") from exc
+        return cls(
+            type=kind,
+            actor=_text(value, "actor"),
+            door=_text(value, "door"),
+            time=_text(value, "time"),
+            client=_text(value, "client"),
+            subjects=tuple(s if isinstance(s, str) else "" for s in subjects),
+            details=_details(details),
+            version=version,
+        )
+
+
+def _text(obj: Mapping[str, JSONValue], name: str) -> str:
+    value = obj[name]
+    if not isinstance(value, str):
+        raise EventFormatError(f"event member {name} must be a string")
+    return value
+
+
+def _details(obj: Mapping[str, JSONValue]) -> dict[str, DetailValue]:
+    result: dict[str, DetailValue] = {}
+    for key, value in obj.items():
+        if not isinstance(value, str | int | bool):
+            raise EventFormatError("details must map strings to str, int or bool")
+        result[key] = value
+    return result

@@ -1,0 +1,308 @@
+"""The ledger: an append-only Merkle log of events in the index database.
+
+Every method takes the caller's :class:`sqlalchemy.Connection` and runs in
+the caller's transaction: an archive operation and its ledger entry commit
+or roll back together (ARCHITECTURE.md, "Ingest, step by step", step 5).
+
+Concurrency: :meth:`Ledger.append` locks the single head row first (``SELECT
+... FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time, and
+:func:`dicomvault.index.database.write_transaction` takes its lock at
+``BEGIN``), so appends are serialised and leaf indexes are dense. Reads do
+not lock: they see the committed tree, and the nodes of any committed size
+never change.
+
+Signing: sign checkpoints in a transaction of their own, after the appends
+they cover have committed; a checkpoint of a tree that later rolls back
+would be evidence against this node.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from dicomvault.errors import IntegrityError, InvalidInputError
+from dicomvault.ledger import tree
+from dicomvault.ledger import witness as witnessing
+from dicomvault.ledger.canonical import JSONValue
+from dicomvault.ledger.checkpoint import (
+    ALG_COSIGNATURE_V1,
+    Checkpoint,
+    NoteSigner,
+    VerifierKey,
+    add_cosignature,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+from dicomvault.ledger.events import EventType, LedgerEvent, utc_now
+from dicomvault.ledger.identifiers import IdentifierHasher
+from dicomvault.ledger.keys import LedgerKeys
+from dicomvault.ledger.merkle import (
+    VerificationError,
+    consistency_proof,
+    consistency_ranges,
+    inclusion_proof,
+    inclusion_ranges,
+    leaf_hash,
+    proof_nodes,
+    root_from_leaf_hashes,
+    root_hash,
+)
+from dicomvault.ledger.schema import (
+    ledger_checkpoints,
+    ledger_leaves,
+    ledger_subjects,
+)
+from dicomvault.ledger.verify import make_proof_bundle
+
+#: Rows fetched per round trip when streaming the whole log.
+_STREAM_BATCH = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One stored leaf: its index, hash, canonical event bytes and when it was written."""
+
+    index: int
+    leaf_hash: bytes
+    data: bytes
+    recorded_at: datetime
+
+    @property
+    def event(self) -> LedgerEvent:
+        """The event decoded from :attr:`data`."""
+        return LedgerEvent.from_json(self.data)
+
+
+class Ledger:
+    """One node's ledger: append events, prove them, sign checkpoints.
+
+    ``origin`` names the log in its checkpoints (C2SP tlog-checkpoint: a
+    schema-less URL such as ``pacs.example-hospital.org/ledger``) and is the
+    key name of :attr:`verifier_key`; the witness key is named
+    ``<origin>/witness``.
+    """
+
+    def __init__(self, keys: LedgerKeys, origin: str) -> None:
+        self.origin = origin
+        self.identifiers = IdentifierHasher(keys.identifier_key)
+        self._signer = NoteSigner(origin, keys.signing_key)
+        self._witness = NoteSigner(f"{origin}/witness", keys.witness_key)
+        #: The public key that verifies this log's checkpoints.
+        self.verifier_key: VerifierKey = self._signer.verifier_key()
+        #: The public key that verifies this node's cosignatures of partners' checkpoints.
+        self.witness_verifier_key: VerifierKey = self._witness.verifier_key(ALG_COSIGNATURE_V1)
+
+    def __repr__(self) -> str:
+        return f"Ledger(origin={self.origin!r})"
+
+    # -- writing ---------------------------------------------------------------
+
+    def append(self, conn: sa.Connection, events: Sequence[LedgerEvent]) -> list[int]:
+        """Append ``events`` in order inside the caller's transaction; their leaf indexes."""
+        if not events:
+            return []
+        payloads = [event.to_json() for event in events]
+        hashes = [leaf_hash(data) for data in payloads]
+        head = tree.read_head(conn, for_update=True)
+        now = datetime.now(UTC)
+        conn.execute(
+            sa.insert(ledger_leaves),
+            [
+                {"idx": head.size + offset, "leaf_hash": hashed, "event": data,
+                 "event_type": event.type.value, "recorded_at": now}
+                for offset, (event, data, hashed) in enumerate(zip(events, payloads, hashes,
+                                                                   strict=True))
+            ],
+        )
+        subjects = [
+            {"subject": subject, "leaf_idx": head.size + offset}
+            for offset, event in enumerate(events)
+            for subject in dict.fromkeys(event.subjects)
+        ]
+        if subjects:
+            conn.execute(sa.insert(ledger_subjects), subjects)
+        new_head = tree.extend(conn, head, hashes)
+        tree.write_head(conn, new_head)
+        return list(range(head.size, new_head.size))
+
+    # -- reading ---------------------------------------------------------------
+
+    def tree_size(self, conn: sa.Connection) -> int:
+        """Number of entries in the log."""
+        return tree.read_head(conn).size
+
+    def _checked_size(self, conn: sa.Connection, size: int | None) -> int:
+        current = tree.read_head(conn).size
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise InvalidInputError(f"tree size {size} is outside 0..{current}")
+        return size
+
+    def root(self, conn: sa.Connection, size: int | None = None) -> bytes:
+        """MTH of the first ``size`` entries (default: all), from O(log n) stored nodes."""
+        size = self._checked_size(conn, size)
+        ranges = [(0, size)] if size else []
+        return root_hash(tree.fetch_nodes(conn, proof_nodes(ranges)), size)
+
+    def inclusion_proof(self, conn: sa.Connection, index: int, size: int | None = None
+                        ) -> list[bytes]:
+        """Audit path of entry ``index`` in the tree of ``size`` entries (RFC 9162 2.1.3.1)."""
+        size = self._checked_size(conn, size)
+        if not 0 <= index < size:
+            raise InvalidInputError(f"entry {index} is not in a tree of size {size}")
+        get = tree.fetch_nodes(conn, proof_nodes(inclusion_ranges(index, size)))
+        return inclusion_proof(get, index, size)
+
+    def consistency_proof(self, conn: sa.Connection, old_size: int,
+                          new_size: int | None = None) -> list[bytes]:
+        """Proof that the tree of ``old_size`` is a prefix of ``new_size`` (RFC 9162 2.1.4.1)."""
+        new_size = self._checked_size(conn, new_size)
+        if not 0 <= old_size <= new_size:
+            raise InvalidInputError(f"no consistency proof from {old_size} to {new_size}")
+        get = tree.fetch_nodes(conn, proof_nodes(consistency_ranges(old_size, new_size)))
+        return consistency_proof(get, old_size, new_size)
+
+    def entries(self, conn: sa.Connection, start: int, stop: int) -> list[LedgerEntry]:
+        """Entries ``start <= index < stop``, in log order."""
+        rows = conn.execute(
+            sa.select(ledger_leaves)
+            .where(ledger_leaves.c.idx >= start, ledger_leaves.c.idx < stop)
+            .order_by(ledger_leaves.c.idx)
+        )
+        return [_entry(row) for row in rows]
+
+    def find_events(self, conn: sa.Connection, subject_hash: str) -> list[LedgerEntry]:
+        """Entries whose subjects include ``subject_hash`` (from :attr:`identifiers`)."""
+        rows = conn.execute(
+            sa.select(ledger_leaves)
+            .join(ledger_subjects, ledger_subjects.c.leaf_idx == ledger_leaves.c.idx)
+            .where(ledger_subjects.c.subject == subject_hash)
+            .order_by(ledger_leaves.c.idx)
+        )
+        return [_entry(row) for row in rows]
+
+    def check_integrity(self, conn: sa.Connection) -> int:
+        """Re-hash every stored entry and compare with the stored tree; the size checked.
+
+        Catches an edited event row, a missing or extra leaf and a damaged node
+        or head. Reads the whole log (a scrub job's work, not a request's).
+        """
+        head = tree.read_head(conn)
+        size, root = root_from_leaf_hashes(self._stream_leaf_hashes(conn))
+        if size != head.size:
+            raise IntegrityError(f"ledger holds {size} entries but its head says {head.size}")
+        if root != head.root or (size and self.root(conn, size) != root):
+            raise IntegrityError("ledger entries do not hash to the stored root")
+        return size
+
+    def _stream_leaf_hashes(self, conn: sa.Connection) -> Iterator[bytes]:
+        """Every stored leaf hash in order, checked against its event bytes and index."""
+        expected = 0
+        while True:
+            batch = self.entries(conn, expected, expected + _STREAM_BATCH)
+            for entry in batch:
+                if entry.index != expected or leaf_hash(entry.data) != entry.leaf_hash:
+                    raise IntegrityError(f"ledger entry {expected} was altered or removed")
+                expected += 1
+                yield entry.leaf_hash
+            if len(batch) < _STREAM_BATCH:
+                return
+
+    # -- checkpoints and proof bundles -----------------------------------------
+
+    def sign_checkpoint(self, conn: sa.Connection) -> str:
+        """Sign (and record) a checkpoint of the committed tree; the signed note text."""
+        head = tree.read_head(conn)
+        note = sign_checkpoint(Checkpoint(self.origin, head.size, head.root), self._signer)
+        conn.execute(sa.insert(ledger_checkpoints).values(
+            tree_size=head.size, root_hash=head.root, note=note, issued_at=datetime.now(UTC)))
+        return note
+
+    def latest_checkpoint(self, conn: sa.Connection) -> str | None:
+        """The most recent checkpoint this node signed, or ``None``."""
+        return conn.execute(
+            sa.select(ledger_checkpoints.c.note)
+            .order_by(ledger_checkpoints.c.tree_size.desc(), ledger_checkpoints.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def export_proof_bundle(self, conn: sa.Connection, index: int,
+                            note: str | None = None) -> dict[str, JSONValue]:
+        """A self-contained proof bundle of entry ``index`` (see :mod:`.verify`).
+
+        Uses ``note`` if given (a checkpoint this log signed), else the latest
+        checkpoint, signing a new one if none covers the entry yet.
+        """
+        if note is None:
+            note = self.latest_checkpoint(conn)
+            if note is None or _parse_own(note, self.verifier_key).size <= index:
+                note = self.sign_checkpoint(conn)
+        checkpoint = _parse_own(note, self.verifier_key)
+        found = self.entries(conn, index, index + 1)
+        if not found:
+            raise InvalidInputError(f"entry {index} is not in the ledger")
+        proof = self.inclusion_proof(conn, index, checkpoint.size)
+        return make_proof_bundle(found[0].data, index, proof, note, self.verifier_key.encode())
+
+    # -- witnessing partners ---------------------------------------------------
+
+    def witness(self, conn: sa.Connection, note: str, partner_key: VerifierKey | str,
+                proof: Sequence[bytes], *, actor: str = "system", door: str = "system",
+                client: str = "") -> witnessing.WitnessResult:
+        """Witness a partner's checkpoint: cosign it, or raise the alarm (see :mod:`.witness`).
+
+        ``proof`` is the partner's consistency proof from the size this node
+        last accepted from it (empty on first contact). Both outcomes are
+        recorded and appended to this ledger (``checkpoint_witnessed`` or
+        ``witness_alarm``) in the caller's transaction, which must commit even
+        on an alarm: the alarm is the evidence. A note not signed by
+        ``partner_key`` is refused with :class:`InvalidInputError` and not
+        recorded (anyone can send garbage).
+        """
+        try:
+            checkpoint = verify_checkpoint(note, partner_key)
+        except VerificationError as exc:
+            raise InvalidInputError(f"partner checkpoint refused: {exc}") from exc
+        tree.read_head(conn, for_update=True)  # one witness decision at a time, like appends
+        previous = witnessing.latest_accepted(conn, checkpoint.origin)
+        previous_size = None if previous is None else previous.size
+        reason = witnessing.alarm_reason(previous, checkpoint, proof)
+        accepted = reason is None
+        witnessing.record(conn, checkpoint, note, accepted=accepted)
+        details: dict[str, str | int | bool] = {
+            "origin": checkpoint.origin,
+            "tree_size": checkpoint.size,
+            "root_hash": checkpoint.root_hash.hex(),
+            "previous_size": -1 if previous_size is None else previous_size,
+        }
+        if reason is not None:
+            details["reason"] = reason
+        kind = EventType.CHECKPOINT_WITNESSED if accepted else EventType.WITNESS_ALARM
+        self.append(conn, [LedgerEvent(type=kind, actor=actor, door=door, client=client,
+                                       time=utc_now(), details=details)])
+        if reason is not None:
+            return witnessing.WitnessResult(False, checkpoint, previous_size, None, reason)
+        cosigned = add_cosignature(note, self._witness, int(time.time()))
+        return witnessing.WitnessResult(True, checkpoint, previous_size, cosigned)
+
+
+def _parse_own(note: str, key: VerifierKey) -> Checkpoint:
+    try:
+        return verify_checkpoint(note, key)
+    except VerificationError as exc:
+        raise InvalidInputError(f"not a checkpoint of this ledger: {exc}") from exc
+
+
+def _entry(row: sa.Row[object]) -> LedgerEntry:
+    mapping = row._mapping
+    recorded: datetime = mapping["recorded_at"]
+    if recorded.tzinfo is None:  # SQLite keeps no offset; the ledger writes UTC only
+        recorded = recorded.replace(tzinfo=UTC)
+    return LedgerEntry(int(mapping["idx"]), bytes(mapping["leaf_hash"]), bytes(mapping["event"]),
+                       recorded)
