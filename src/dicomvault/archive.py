@@ -1,0 +1,399 @@
+"""The Archive service: the one place that orchestrates store, find, retrieve and delete.
+
+Every door (DICOMweb, DIMSE, CLI, UI) turns its protocol into calls on
+:class:`Archive` and results back into its protocol; no door touches the
+database, the blob store or the keys directly.
+
+Order of a store (ARCHITECTURE.md "Ingest, step by step"):
+
+1. :meth:`Archive.begin_upload` streams the bytes into a sealed (AES-256-GCM)
+   blob under a random name while keeping the header;
+2. ``upload.finish()`` validates the header and makes the blob durable;
+3. :meth:`Archive.commit` indexes a batch of staged instances and appends
+   their ledger events in ONE database transaction, applying the duplicate
+   policy. Only when it returns is anything acknowledged. If the transaction
+   fails, the batch's new blobs are deleted; a crash between steps 2 and 3
+   leaves only unreferenced blobs, which ``fsck`` removes.
+
+Retrieval is the mirror: look up, unwrap the data key, read and authenticate
+the sealed blob segment by segment, check the SHA-256 recorded at ingest, and
+record the access in the ledger.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydicom.dataset import Dataset
+
+from dicomvault.access import RequestContext
+from dicomvault.audit import AuditTrail
+from dicomvault.config import DuplicatePolicy, Settings
+from dicomvault.dicom.header import load_header
+from dicomvault.errors import (
+    DicomVaultError,
+    DuplicateInstanceError,
+    IntegrityError,
+    NotFoundError,
+    OutOfResourcesError,
+    StudyMismatchError,
+)
+from dicomvault.index import (
+    Query,
+    ResultRow,
+    count_query,
+    delete_instances,
+    existing_content_hashes,
+    insert_instances,
+    instances_of,
+    replace_instance,
+    run_query,
+    write_transaction,
+)
+from dicomvault.ingest import InstanceUpload, StagedInstance
+from dicomvault.keys import KeyProvider
+from dicomvault.storage import BlobStore, open_bytes, open_sealed
+
+log = logging.getLogger(__name__)
+
+
+class StoreOutcome(enum.StrEnum):
+    """How a store ended for one instance that was accepted."""
+
+    STORED = "stored"
+    REPLACED = "replaced"
+    ALREADY_STORED = "already-stored"  # identical bytes were archived before
+    DUPLICATE_IGNORED = "duplicate-ignored"  # different bytes, archived copy kept (warning)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    outcome: StoreOutcome
+
+    @property
+    def is_warning(self) -> bool:
+        return self.outcome is StoreOutcome.DUPLICATE_IGNORED
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFailure:
+    """An instance of a batch that was refused, with the error that says why."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    error: DicomVaultError
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLocation:
+    """An archived instance as the index knows it: enough to read and describe it."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    number_of_frames: int | None
+    blob_name: str
+    size: int
+    sha256: str
+    kek_id: str
+    wrapped_key: bytes
+    sealed_header: bytes
+
+    @classmethod
+    def from_row(cls, row: Any) -> InstanceLocation:
+        return cls(
+            study_instance_uid=row.StudyInstanceUID,
+            series_instance_uid=row.SeriesInstanceUID,
+            sop_instance_uid=row.SOPInstanceUID,
+            sop_class_uid=row.SOPClassUID,
+            transfer_syntax_uid=row.TransferSyntaxUID,
+            number_of_frames=row.NumberOfFrames,
+            blob_name=row.blob_name,
+            size=row.size,
+            sha256=row.sha256,
+            kek_id=row.kek_id,
+            wrapped_key=bytes(row.wrapped_key),
+            sealed_header=bytes(row.sealed_header),
+        )
+
+
+class Archive:
+    """Store, find, retrieve and delete instances; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: sa.Engine,
+        keys: KeyProvider,
+        blobs: BlobStore,
+        audit: AuditTrail,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.keys = keys
+        self.blobs = blobs
+        self.audit = audit
+
+    # -- store -----------------------------------------------------------------
+
+    def begin_upload(self) -> InstanceUpload:
+        """Start receiving one instance (see :class:`InstanceUpload`)."""
+        return InstanceUpload(self.blobs, self.keys, max_bytes=self.settings.max_part_bytes)
+
+    def store_bytes(self, data: bytes, ctx: RequestContext) -> StoreResult:
+        """Store one complete Part 10 file held in memory (CLI import, DIMSE)."""
+        upload = self.begin_upload()
+        upload.write(data)
+        staged = upload.finish()
+        results, failures = self.commit([staged], ctx)
+        if failures:
+            raise failures[0].error
+        return results[0]
+
+    def store_many(
+        self,
+        sources: Iterable[tuple[str, Iterable[bytes]]],
+        ctx: RequestContext,
+        *,
+        batch_size: int = 50,
+    ) -> Iterator[tuple[str, StoreResult | StoreFailure]]:
+        """Store many files, committing them in batches (one transaction per batch).
+
+        ``sources`` yields a label (for the caller's report) and the file's
+        chunks. Results come back per label once its batch is committed.
+        """
+        pending: list[tuple[str, StagedInstance]] = []
+        for label, chunks in sources:
+            upload = self.begin_upload()
+            try:
+                for chunk in chunks:
+                    upload.write(chunk)
+                pending.append((label, upload.finish()))
+            except DicomVaultError as exc:
+                upload.abort()
+                yield label, StoreFailure("", "", exc)
+            if len(pending) >= batch_size:
+                yield from self._commit_labelled(pending, ctx)
+                pending = []
+        if pending:
+            yield from self._commit_labelled(pending, ctx)
+
+    def _commit_labelled(
+        self, pending: list[tuple[str, StagedInstance]], ctx: RequestContext
+    ) -> Iterator[tuple[str, StoreResult | StoreFailure]]:
+        results, failures = self.commit([staged for _, staged in pending], ctx)
+        by_uid: dict[str, StoreResult | StoreFailure] = {r.sop_instance_uid: r for r in results}
+        by_uid.update({f.sop_instance_uid: f for f in failures})
+        for label, staged in pending:
+            yield label, by_uid[staged.sop_instance_uid]
+
+    def commit(
+        self,
+        staged: Sequence[StagedInstance],
+        ctx: RequestContext,
+        *,
+        expected_study_uid: str | None = None,
+    ) -> tuple[list[StoreResult], list[StoreFailure]]:
+        """Index a batch of staged instances in one transaction (group commit).
+
+        Instances refused by the duplicate policy or the study constraint are
+        returned as failures and their blobs removed; the rest are committed
+        together with their ledger events, or not at all.
+        """
+        accepted: list[StagedInstance] = []
+        failures: list[StoreFailure] = []
+        for item in staged:
+            if expected_study_uid and item.parsed.study.StudyInstanceUID != expected_study_uid:
+                failures.append(_failure(item, StudyMismatchError(
+                    "instance belongs to another study than the one in the request URL"
+                )))
+                self.blobs.delete(item.stored.blob_name)
+            else:
+                accepted.append(item)
+        obsolete_blobs: list[str] = []
+        to_insert: list[StagedInstance] = []
+        try:
+            with write_transaction(self.engine) as conn:
+                to_insert, results, dup_failures, replaced = self._apply_duplicate_policy(
+                    conn, accepted
+                )
+                failures.extend(dup_failures)
+                insert_instances(
+                    conn, [s.record() for s in to_insert if s.sop_instance_uid not in replaced]
+                )
+                for item in to_insert:
+                    if item.sop_instance_uid in replaced:
+                        old = replace_instance(conn, item.record())
+                        if old is not None:
+                            obsolete_blobs.append(old.blob_name)
+                self.audit.instances_stored(conn, ctx, to_insert)
+        except DicomVaultError:
+            self._discard(accepted)
+            raise
+        except sa.exc.OperationalError as exc:
+            self._discard(accepted)
+            raise OutOfResourcesError("the index database is unavailable; retry later") from exc
+        for name in obsolete_blobs:
+            self.blobs.delete(name)
+        kept = {s.stored.blob_name for s in to_insert}
+        self._discard([s for s in accepted if s.stored.blob_name not in kept])
+        return results, failures
+
+    def _apply_duplicate_policy(
+        self, conn: sa.Connection, staged: Sequence[StagedInstance]
+    ) -> tuple[list[StagedInstance], list[StoreResult], list[StoreFailure], set[str]]:
+        policy = self.settings.duplicate_policy
+        existing = {
+            uid: sha256
+            for uid, (_, sha256) in existing_content_hashes(
+                conn, [s.sop_instance_uid for s in staged]
+            ).items()
+        }
+        to_insert: list[StagedInstance] = []
+        results: list[StoreResult] = []
+        failures: list[StoreFailure] = []
+        replaced: set[str] = set()
+        seen_in_batch: dict[str, str] = {}
+        for item in staged:
+            uid = item.sop_instance_uid
+            previous_hash = existing.get(uid, seen_in_batch.get(uid))
+            if previous_hash is None:
+                to_insert.append(item)
+                seen_in_batch[uid] = item.stored.sha256
+                results.append(_result(item, StoreOutcome.STORED))
+            elif previous_hash == item.stored.sha256:
+                results.append(_result(item, StoreOutcome.ALREADY_STORED))
+            elif policy is DuplicatePolicy.REJECT:
+                failures.append(_failure(item, DuplicateInstanceError(
+                    "an instance with this SOP Instance UID is already archived"
+                )))
+            elif policy is DuplicatePolicy.REPLACE and uid in existing and uid not in replaced:
+                to_insert.append(item)
+                replaced.add(uid)
+                results.append(_result(item, StoreOutcome.REPLACED))
+            else:
+                results.append(_result(item, StoreOutcome.DUPLICATE_IGNORED))
+        return to_insert, results, failures, replaced
+
+    def _discard(self, staged: Sequence[StagedInstance]) -> None:
+        for item in staged:
+            self.blobs.delete(item.stored.blob_name)
+
+    # -- find ------------------------------------------------------------------
+
+    def find(self, query: Query, ctx: RequestContext) -> list[ResultRow]:
+        """Match the index (the one engine behind QIDO-RS and C-FIND)."""
+        with write_transaction(self.engine) as conn:
+            rows = run_query(conn, query)
+            self.audit.searched(conn, ctx, query, len(rows))
+        return rows
+
+    def count(self, query: Query) -> int:
+        with self.engine.connect() as conn:
+            return count_query(conn, query)
+
+    # -- retrieve --------------------------------------------------------------
+
+    def locate(
+        self,
+        ctx: RequestContext,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_uid: str | None = None,
+        *,
+        record_access: bool = True,
+    ) -> list[InstanceLocation]:
+        """Find the instances of a study / series / instance, recording the access."""
+        with write_transaction(self.engine) as conn:
+            rows = instances_of(conn, study_uid, series_uid, sop_uid)
+            if not rows:
+                level = "instance" if sop_uid else "series" if series_uid else "study"
+                raise NotFoundError(f"no such {level} in the archive")
+            locations = [InstanceLocation.from_row(row) for row in rows]
+            if record_access:
+                self.audit.instances_retrieved(conn, ctx, locations)
+        return locations
+
+    def stored_sop_classes(self, sop_instance_uids: Sequence[str]) -> dict[str, str]:
+        """SOP Instance UID -> SOP Class UID for those of ``sop_instance_uids`` that are
+        archived and committed (blob durable, index row and ledger entry committed).
+
+        Storage Commitment (PS3.4 J) reports success only for these.
+        """
+        with self.engine.connect() as conn:
+            found = existing_content_hashes(conn, sop_instance_uids)
+        return {uid: sop_class for uid, (sop_class, _) in found.items()}
+
+    def _data_key(self, location: InstanceLocation) -> bytes:
+        return self.keys.unwrap(location.kek_id, location.wrapped_key)
+
+    def stream_instance(self, location: InstanceLocation) -> Iterator[bytes]:
+        """The instance's Part 10 bytes, every segment authenticated before release.
+
+        The SHA-256 recorded at ingest is checked at the end; a mismatch raises
+        :class:`IntegrityError` (the stream is then cut, never completed).
+        """
+        data_key = self._data_key(location)
+        digest = hashlib.sha256()
+        size = 0
+        for segment in open_sealed(data_key, self.blobs.read(location.blob_name)):
+            digest.update(segment)
+            size += len(segment)
+            yield segment
+        if size != location.size or digest.hexdigest() != location.sha256:
+            raise IntegrityError("stored object does not match the hash recorded at ingest")
+
+    def read_instance(self, location: InstanceLocation) -> bytes:
+        """The whole verified Part 10 file (no byte is returned unless all verify)."""
+        return b"".join(self.stream_instance(location))
+
+    def read_header(self, location: InstanceLocation) -> Dataset:
+        """The instance's header (no pixel data) from the sealed cache in the index."""
+        return load_header(open_bytes(self._data_key(location), location.sealed_header))
+
+    # -- delete ----------------------------------------------------------------
+
+    def delete(
+        self,
+        ctx: RequestContext,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_uid: str | None = None,
+    ) -> int:
+        """Delete a study, series or instance; returns how many instances went."""
+        with write_transaction(self.engine) as conn:
+            rows = instances_of(conn, study_uid, series_uid, sop_uid)
+            if not rows:
+                raise NotFoundError("nothing to delete at that address")
+            locations = [InstanceLocation.from_row(row) for row in rows]
+            delete_instances(conn, [loc.sop_instance_uid for loc in locations])
+            self.audit.instances_deleted(conn, ctx, locations)
+        for location in locations:
+            self.blobs.delete(location.blob_name)
+        return len(locations)
+
+
+def _result(item: StagedInstance, outcome: StoreOutcome) -> StoreResult:
+    return StoreResult(
+        sop_class_uid=item.sop_class_uid,
+        sop_instance_uid=item.sop_instance_uid,
+        study_instance_uid=item.parsed.study.StudyInstanceUID,
+        series_instance_uid=item.parsed.series.SeriesInstanceUID,
+        outcome=outcome,
+    )
+
+
+def _failure(item: StagedInstance, error: DicomVaultError) -> StoreFailure:
+    return StoreFailure(item.sop_class_uid, item.sop_instance_uid, error)

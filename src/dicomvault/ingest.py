@@ -1,0 +1,133 @@
+"""Staging one incoming instance: stream it, seal it, validate it, make it durable.
+
+An :class:`InstanceUpload` receives the bytes of one Part 10 file in chunks
+(from a STOW-RS part, a DIMSE C-STORE or a file on disk). Each chunk goes
+straight into the encrypting writer, so nothing is ever written in the clear
+and a multi-gigabyte instance is never held whole in memory; the first
+``buffer_limit`` bytes and the last few are kept to parse and check the header.
+
+``finish()`` validates the header and, only if it is sound, commits the sealed
+blob durably (fsync + rename) and returns a :class:`StagedInstance`. Any
+failure aborts the staged blob, so a refused instance leaves nothing behind.
+The Archive service then indexes staged instances in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dicomvault.dicom.header import ParsedHeader, parse_incoming
+from dicomvault.errors import DicomVaultError, TooLargeError
+from dicomvault.index.records import InstanceRecord, StoredObject
+from dicomvault.keys import KeyProvider, new_data_key
+from dicomvault.storage import BlobStore, SealingWriter, new_blob_name, seal_bytes
+
+_TAIL_BYTES = 16
+DEFAULT_BUFFER_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StagedInstance:
+    """A validated instance whose sealed blob is durable but not yet indexed."""
+
+    parsed: ParsedHeader
+    stored: StoredObject
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return self.parsed.instance.SOPInstanceUID
+
+    @property
+    def sop_class_uid(self) -> str:
+        return self.parsed.instance.SOPClassUID
+
+    def record(self) -> InstanceRecord:
+        return InstanceRecord(
+            patient=self.parsed.patient,
+            study=self.parsed.study,
+            series=self.parsed.series,
+            instance=self.parsed.instance,
+            stored=self.stored,
+        )
+
+
+class InstanceUpload:
+    """One instance being received; see the module docstring."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        keys: KeyProvider,
+        *,
+        max_bytes: int,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+    ) -> None:
+        self._keys = keys
+        self._data_key = new_data_key()
+        self._writer = blobs.begin(new_blob_name())
+        self._sealer = SealingWriter(self._data_key, self._writer.write)
+        self._max_bytes = max_bytes
+        self._buffer_limit = buffer_limit
+        self._prefix = bytearray()
+        self._tail = b""
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._sealer.size
+
+    def write(self, chunk: bytes) -> None:
+        if self._sealer.size + len(chunk) > self._max_bytes:
+            self.abort()
+            raise TooLargeError(f"instance is larger than the limit of {self._max_bytes} bytes")
+        try:
+            self._sealer.write(chunk)
+        except DicomVaultError:
+            self.abort()
+            raise
+        room = self._buffer_limit - len(self._prefix)
+        if room > 0:
+            self._prefix += chunk[:room]
+        self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+
+    def finish(self) -> StagedInstance:
+        """Validate and make durable; aborts (nothing left behind) on any failure."""
+        try:
+            sha256 = self._sealer.close()
+            total = self._sealer.size
+            if len(self._prefix) < total and total > self._buffer_limit:
+                parsed = self._parse_large(total)
+            else:
+                parsed = parse_incoming(bytes(self._prefix), total, self._tail)
+            wrapped = self._keys.wrap(self._data_key)
+            stored = StoredObject(
+                blob_name=self._writer.name,
+                size=total,
+                sha256=sha256,
+                kek_id=wrapped.kek_id,
+                wrapped_key=wrapped.wrapped,
+                sealed_header=seal_bytes(self._data_key, parsed.header_bytes),
+            )
+            self._writer.commit()
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        return StagedInstance(parsed=parsed, stored=stored)
+
+    def _parse_large(self, total: int) -> ParsedHeader:
+        parsed = parse_incoming(bytes(self._prefix), total, self._tail)
+        if parsed.pixel_offset is None:
+            raise TooLargeError(
+                f"objects whose header exceeds {self._buffer_limit} bytes are not accepted"
+            )
+        return parsed
+
+    def abort(self) -> None:
+        if not self._done:
+            self._writer.abort()
+            self._done = True
+
+    @property
+    def blob_name(self) -> str:
+        return self._writer.name

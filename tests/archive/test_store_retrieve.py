@@ -1,0 +1,183 @@
+"""The Archive service end to end: store, find, retrieve, duplicates, delete, integrity."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomvault.access import Door, system_context
+from dicomvault.archive import Archive, StoreFailure, StoreOutcome
+from dicomvault.config import DuplicatePolicy
+from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_study_files
+from dicomvault.errors import DuplicateInstanceError, IntegrityError, NotDicomError, NotFoundError
+from dicomvault.index import Query, QueryLevel
+
+CTX = system_context(Door.CLI, actor="test")
+
+REAL_FILES = [
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_implicit.dcm",
+    "image_dfl.dcm",
+    "JPEG2000.dcm",
+    "MR_small_jp2klossless.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",
+    "JPEG-lossy.dcm",
+    "JPGLosslessP14SV1_1s_1f_8b.dcm",
+    "emri_small_RLE.dcm",
+    "MR_small_RLE.dcm",
+    "US1_J2KR.dcm",
+    "rtplan.dcm",
+]
+
+
+def _file(name: str) -> bytes:
+    return Path(str(get_testdata_file(name))).read_bytes()
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_real_files_round_trip_bit_exact(archive: Archive, name: str) -> None:
+    data = _file(name)
+    result = archive.store_bytes(data, CTX)
+    assert result.outcome is StoreOutcome.STORED
+    [location] = archive.locate(CTX, result.study_instance_uid, result.series_instance_uid,
+                                result.sop_instance_uid)
+    assert archive.read_instance(location) == data
+    header = archive.read_header(location)
+    assert header.SOPInstanceUID == result.sop_instance_uid
+
+
+def test_find_sees_a_stored_multi_series_study(archive: Archive) -> None:
+    files = generate_study_files(series=3, per_series=4, rows=32, columns=32)
+    outcomes = list(archive.store_many(((str(i), [f]) for i, f in enumerate(files)), CTX))
+    assert all(not isinstance(o, StoreFailure) for _, o in outcomes)
+    study_uid = pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID
+    [study] = archive.find(Query(level=QueryLevel.STUDY, filters={"StudyInstanceUID": study_uid}),
+                           CTX)
+    assert study.get("NumberOfStudyRelatedSeries") == 3
+    assert study.get("NumberOfStudyRelatedInstances") == 12
+    assert set(str(study.get("ModalitiesInStudy")).split("\\")) == {"CT", "MR"}
+    assert len(archive.locate(CTX, study_uid)) == 12
+
+
+def test_identical_resend_is_acknowledged_without_a_second_copy(archive: Archive) -> None:
+    data = _file("CT_small.dcm")
+    archive.store_bytes(data, CTX)
+    blobs_before = set(archive.blobs.names())
+    again = archive.store_bytes(data, CTX)
+    assert again.outcome is StoreOutcome.ALREADY_STORED
+    assert set(archive.blobs.names()) == blobs_before
+
+
+def _variant(data: bytes) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.StudyDescription = "CHANGED"
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_different_resend_is_ignored_with_a_warning_by_default(archive: Archive) -> None:
+    data = _file("CT_small.dcm")
+    first = archive.store_bytes(data, CTX)
+    second = archive.store_bytes(_variant(data), CTX)
+    assert second.outcome is StoreOutcome.DUPLICATE_IGNORED and second.is_warning
+    [location] = archive.locate(CTX, first.study_instance_uid)
+    assert archive.read_instance(location) == data
+    assert len(list(archive.blobs.names())) == 1
+
+
+def test_reject_policy_refuses_different_bytes(archive: Archive) -> None:
+    archive.settings.duplicate_policy = DuplicatePolicy.REJECT
+    data = _file("CT_small.dcm")
+    archive.store_bytes(data, CTX)
+    with pytest.raises(DuplicateInstanceError):
+        archive.store_bytes(_variant(data), CTX)
+    assert len(list(archive.blobs.names())) == 1
+
+
+def test_replace_policy_swaps_the_instance_and_drops_the_old_blob(archive: Archive) -> None:
+    archive.settings.duplicate_policy = DuplicatePolicy.REPLACE
+    data = _file("CT_small.dcm")
+    first = archive.store_bytes(data, CTX)
+    changed = _variant(data)
+    assert archive.store_bytes(changed, CTX).outcome is StoreOutcome.REPLACED
+    [location] = archive.locate(CTX, first.study_instance_uid)
+    assert archive.read_instance(location) == changed
+    assert len(list(archive.blobs.names())) == 1
+
+
+def test_refused_file_leaves_nothing_behind(archive: Archive) -> None:
+    with pytest.raises(NotDicomError):
+        archive.store_bytes(b"not dicom at all" * 100, CTX)
+    assert list(archive.blobs.names()) == []
+    assert list(archive.settings.blob_dir.joinpath(".staging").iterdir()) == []
+
+
+def test_failed_index_transaction_removes_the_batch_blobs(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dicomvault.archive as archive_module
+
+    def broken_insert(conn: object, records: object) -> None:
+        raise IntegrityError("simulated index failure")
+
+    monkeypatch.setattr(archive_module, "insert_instances", broken_insert)
+    with pytest.raises(IntegrityError):
+        archive.store_bytes(_file("CT_small.dcm"), CTX)
+    assert list(archive.blobs.names()) == []
+
+
+def test_tampered_blob_fails_retrieve_with_an_integrity_error(archive: Archive) -> None:
+    result = archive.store_bytes(_file("CT_small.dcm"), CTX)
+    [location] = archive.locate(CTX, result.study_instance_uid)
+    path = archive.settings.blob_dir / location.blob_name[:2] / location.blob_name[2:4] / (
+        location.blob_name)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    path.write_bytes(bytes(blob))
+    with pytest.raises(IntegrityError):
+        archive.read_instance(location)
+
+
+def test_deleted_study_is_gone_with_its_blobs(archive: Archive) -> None:
+    files = generate_study_files(series=2, per_series=2, rows=16, columns=16, seed=3)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    study_uid = pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID
+    assert archive.delete(CTX, study_uid) == 4
+    assert list(archive.blobs.names()) == []
+    with pytest.raises(NotFoundError):
+        archive.locate(CTX, study_uid)
+    assert archive.find(Query(level=QueryLevel.STUDY), CTX) == []
+
+
+def test_no_plaintext_phi_or_pixels_in_the_data_directory(archive: Archive) -> None:
+    """Only the index database may hold the searchable attributes; blobs, keys and
+    everything else hold ciphertext only."""
+    marker = "ZZSECRETNAME^PHIMARKER"
+    study = StudySpec(patient=PatientSpec(PatientName=marker, PatientID="PHIID77"))
+    files = generate_study_files(series=1, per_series=3, rows=64, columns=64, study=study)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    pixel_sample = pydicom.dcmread(io.BytesIO(files[0])).PixelData[4000:4064]
+    database = Path(archive.settings.resolved_database_url.removeprefix("sqlite:///"))
+    scanned = 0
+    for path in archive.settings.data_dir.rglob("*"):
+        if not path.is_file() or path.name.startswith(database.name):
+            continue
+        content = path.read_bytes()
+        scanned += 1
+        assert marker.encode() not in content, path
+        assert b"PHIID77" not in content, path
+        assert pixel_sample not in content, path
+    assert len(pixel_sample) == 64
+    assert scanned >= 4  # three blobs and the keyring at least
+    if database.is_file():  # the index holds names to match on, never pixels or headers
+        index_bytes = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+        assert pixel_sample not in index_bytes
