@@ -1,0 +1,201 @@
+"""STOW-RS: store instances sent as ``multipart/related; type="application/dicom"``.
+
+PS3.18 10.5. Parts are streamed straight into the archive's encrypting upload
+(no part is held whole in memory); each part's durable write (fsync) runs in a
+worker thread while the next part is still being received, and the whole
+request is indexed in ONE transaction at the end (group commit). If the body
+turns out to be malformed, every staged blob is discarded and nothing is
+indexed: the response is 400 and the archive holds exactly what it held.
+
+Response status (PS3.18 Table 10.5.3-1): 200 all stored; 202 some stored with
+failures or warnings; 409 none stored; 400 malformed request; 413 too large;
+415 not ``multipart/related; type="application/dicom"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from dicomvault.archive import Archive, StoreFailure, StoreOutcome, StoreResult
+from dicomvault.dicomweb.context import base_url, request_context
+from dicomvault.dicomweb.media import parse_content_type
+from dicomvault.dicomweb.multipart import MultipartLimits, iter_parts
+from dicomvault.errors import (
+    DicomVaultError,
+    InvalidInputError,
+    TooLargeError,
+    UnsupportedMediaTypeError,
+)
+from dicomvault.ingest import InstanceUpload, StagedInstance
+
+DICOM_JSON = "application/dicom+json"
+# A received duplicate whose bytes differ from the archived copy is discarded (policy
+# ignore-if-identical): reported with warning "Elements Discarded" (PS3.4 Annex GG).
+_WARNING_DUPLICATE_DISCARDED = 0xB006
+_FINISH_CONCURRENCY = 4
+
+
+def _boundary_of(request: Request) -> str:
+    header = request.headers.get("content-type")
+    if not header:
+        raise UnsupportedMediaTypeError("Content-Type is required: multipart/related")
+    media = parse_content_type(header)
+    if media.type != "multipart/related":
+        raise UnsupportedMediaTypeError(
+            f'Content-Type {media.type} is not supported; use multipart/related; '
+            f'type="application/dicom"'
+        )
+    part_type = media.params.get("type", "application/dicom")
+    if part_type.lower() != "application/dicom":
+        raise UnsupportedMediaTypeError(
+            f"multipart/related type {part_type} is not supported; use application/dicom"
+        )
+    boundary = media.params.get("boundary")
+    if not boundary:
+        raise InvalidInputError("multipart/related Content-Type has no boundary parameter")
+    return boundary
+
+
+async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise TooLargeError(f"request body is larger than the limit of {limit} bytes")
+        yield chunk
+
+
+async def stow(request: Request) -> JSONResponse:
+    archive: Archive = request.app.state.archive
+    settings = archive.settings
+    study_uid = request.path_params.get("study")
+    boundary = _boundary_of(request)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
+        raise TooLargeError(
+            f"request body is larger than the limit of {settings.max_request_bytes} bytes"
+        )
+    limits = MultipartLimits(max_part_bytes=settings.max_part_bytes)
+    staged: list[StagedInstance] = []
+    refused: list[StoreFailure] = []
+    open_uploads: list[InstanceUpload] = []
+    limiter = anyio.CapacityLimiter(_FINISH_CONCURRENCY)
+
+    async def finish(upload: InstanceUpload) -> None:
+        try:
+            staged.append(await anyio.to_thread.run_sync(upload.finish, limiter=limiter))
+        except (TooLargeError, InvalidInputError) as exc:
+            if isinstance(exc, TooLargeError):
+                raise
+            refused.append(StoreFailure("", "", exc))
+
+    parts = 0
+    try:
+        async with _first_error_unwrapped(), anyio.create_task_group() as group:
+            async for part in iter_parts(_limited_body(request, settings.max_request_bytes),
+                                         boundary.encode("latin-1"), limits):
+                parts += 1
+                part_type = (part.content_type or "application/dicom").split(";")[0].strip()
+                if part_type.lower() != "application/dicom":
+                    async for _ in part.chunks():
+                        pass
+                    refused.append(StoreFailure("", "", UnsupportedMediaTypeError(
+                        f"part {parts} has Content-Type {part_type}, not application/dicom"
+                    )))
+                    continue
+                upload = archive.begin_upload()
+                open_uploads.append(upload)
+                async for chunk in part.chunks():
+                    upload.write(chunk)
+                group.start_soon(finish, upload)
+    except BaseException:
+        for upload in open_uploads:
+            upload.abort()
+        for item in staged:
+            archive.blobs.delete(item.stored.blob_name)
+        raise
+    if parts == 0:
+        raise InvalidInputError("multipart body contains no parts")
+    results, failures = await anyio.to_thread.run_sync(
+        lambda: archive.commit(staged, request_context(request), expected_study_uid=study_uid)
+    )
+    return _response(base_url(request, settings.public_base_url), study_uid, results,
+                     refused + failures)
+
+
+@contextlib.asynccontextmanager
+async def _first_error_unwrapped() -> AsyncIterator[None]:
+    """Re-raise the first DicomVaultError out of a task group's ExceptionGroup.
+
+    anyio 4 wraps every failure inside a task group; the door must see the
+    dicomvault error itself to answer with its status.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        matched, _ = group.split(DicomVaultError)
+        first: BaseException | None = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        if isinstance(first, DicomVaultError):
+            raise first from group
+        raise
+
+
+def _instance_url(root: str, result: StoreResult) -> str:
+    return (f"{root}/studies/{result.study_instance_uid}/series/{result.series_instance_uid}"
+            f"/instances/{result.sop_instance_uid}")
+
+
+def _response(root: str, study_uid: str | None, results: list[StoreResult],
+              failures: list[StoreFailure]) -> JSONResponse:
+    ds = Dataset()
+    studies = {r.study_instance_uid for r in results}
+    if study_uid or len(studies) == 1:
+        ds.RetrieveURL = f"{root}/studies/{study_uid or next(iter(studies))}"
+    else:
+        ds.RetrieveURL = None
+    if results:
+        ds.ReferencedSOPSequence = DicomSequence([_referenced(root, r) for r in results])
+    if failures:
+        ds.FailedSOPSequence = DicomSequence([_failed(f) for f in failures])
+    if not results:
+        status = 409
+    elif failures or any(r.is_warning for r in results):
+        status = 202
+    else:
+        status = 200
+    return JSONResponse(ds.to_json_dict(), status_code=status, media_type=DICOM_JSON)
+
+
+def _referenced(root: str, result: StoreResult) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = result.sop_class_uid
+    item.ReferencedSOPInstanceUID = result.sop_instance_uid
+    item.RetrieveURL = _instance_url(root, result)
+    if result.outcome is StoreOutcome.DUPLICATE_IGNORED:
+        item.WarningReason = _WARNING_DUPLICATE_DISCARDED
+    return item
+
+
+def _failed(failure: StoreFailure) -> Dataset:
+    item = Dataset()
+    if failure.sop_class_uid:
+        item.ReferencedSOPClassUID = failure.sop_class_uid
+    if failure.sop_instance_uid:
+        item.ReferencedSOPInstanceUID = failure.sop_instance_uid
+    item.FailureReason = failure.error.stow_failure_reason
+    # Not a standard attribute's worth of detail: the reason text goes in a
+    # Text Value attribute clients commonly display (dcm4chee does the same).
+    item.TextValue = failure.error.message
+    return item
+
+
+__all__ = ["DicomVaultError", "stow"]

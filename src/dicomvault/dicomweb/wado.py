@@ -1,0 +1,187 @@
+"""WADO-RS: retrieve instances, metadata, frames and bulk data (PS3.18 10.4); delete.
+
+Instances stream straight from the sealed blobs: each segment is
+authenticated before it is sent, in a worker thread, so a large series never
+sits whole in memory. An instance stored in another transfer syntax than
+the one the client accepts is transcoded by :mod:`dicomvault.codecs`; if any
+instance of the request cannot be, the answer is 406 before anything is sent
+(PS3.18 8.7.3.5).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pydicom
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from dicomvault.archive import Archive, InstanceLocation
+from dicomvault.codecs import can_transcode, encapsulated_frame, native_frame, transcode
+from dicomvault.dicom.json import bulk_value, dataset_to_json
+from dicomvault.dicomweb.context import base_url, request_context
+from dicomvault.dicomweb.media import (
+    FrameChoice,
+    multipart_content_type,
+    negotiate_frames,
+    negotiate_instances,
+    new_boundary,
+    require_json_acceptable,
+)
+from dicomvault.dicomweb.multipart import multipart_related_stream
+from dicomvault.errors import InvalidInputError, NotAcceptableError
+
+DICOM_JSON = "application/dicom+json"
+
+
+def _address(request: Request) -> tuple[str, str | None, str | None]:
+    params = request.path_params
+    return params["study"], params.get("series"), params.get("instance")
+
+
+async def _locate(request: Request) -> list[InstanceLocation]:
+    archive: Archive = request.app.state.archive
+    study, series, instance = _address(request)
+    ctx = request_context(request)
+    return await anyio.to_thread.run_sync(
+        lambda: archive.locate(ctx, study, series, instance)
+    )
+
+
+def instance_url(root: str, location: InstanceLocation) -> str:
+    return (f"{root}/studies/{location.study_instance_uid}/series/"
+            f"{location.series_instance_uid}/instances/{location.sop_instance_uid}")
+
+
+# -- instances ------------------------------------------------------------------------
+
+
+async def retrieve(request: Request) -> StreamingResponse:
+    """Study, series or instance as ``multipart/related; type="application/dicom"``."""
+    archive: Archive = request.app.state.archive
+    target = negotiate_instances(request.headers.get("accept"))
+    locations = await _locate(request)
+    for location in locations:
+        if not target.accepts(location.transfer_syntax_uid) and not can_transcode(
+            location.transfer_syntax_uid, target.transfer_syntax
+        ):
+            raise NotAcceptableError(
+                f"an instance stored as {location.transfer_syntax_uid} cannot be served as "
+                f"{target.transfer_syntax}"
+            )
+    boundary = new_boundary()
+
+    def parts() -> Iterator[tuple[str, Iterator[bytes]]]:
+        for location in locations:
+            if target.accepts(location.transfer_syntax_uid):
+                syntax = location.transfer_syntax_uid
+                body: Iterator[bytes] = archive.stream_instance(location)
+            else:
+                syntax = target.transfer_syntax
+                body = iter([transcode(archive.read_instance(location), syntax)])
+            yield f"application/dicom; transfer-syntax={syntax}", body
+
+    return StreamingResponse(
+        multipart_related_stream(parts(), boundary),
+        media_type=multipart_content_type("application/dicom", boundary),
+    )
+
+
+# -- metadata -------------------------------------------------------------------------
+
+
+async def metadata(request: Request) -> JSONResponse:
+    """DICOM JSON of every instance, large values as BulkDataURI (PS3.18 10.4.1.1.2)."""
+    archive: Archive = request.app.state.archive
+    require_json_acceptable(request.headers.get("accept"))
+    locations = await _locate(request)
+    root = base_url(request, archive.settings.public_base_url)
+
+    def build() -> list[dict[str, Any]]:
+        documents = []
+        for location in locations:
+            url = instance_url(root, location)
+            header = archive.read_header(location)
+            document = dataset_to_json(header, bulk_root=f"{url}/bulk")
+            if "Rows" in header and "7FE00010" not in document:
+                document["7FE00010"] = {"vr": "OB" if location.transfer_syntax_uid not in
+                                        _NATIVE_SYNTAXES else "OW",
+                                        "BulkDataURI": f"{url}/bulk/7FE00010"}
+            documents.append(document)
+        return documents
+
+    return JSONResponse(await anyio.to_thread.run_sync(build), media_type=DICOM_JSON)
+
+
+_NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
+                    "1.2.840.10008.1.2.1.99"}
+
+
+# -- frames and bulk data ---------------------------------------------------------------
+
+
+def _frame_numbers(text: str) -> list[int]:
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise InvalidInputError("frame list must be comma-separated frame numbers") from exc
+    if not numbers or any(n < 1 for n in numbers):
+        raise InvalidInputError("frame numbers start at 1")
+    return numbers
+
+
+async def frames(request: Request) -> StreamingResponse:
+    """Frames of one instance: uncompressed octet-stream, or the stored compressed
+    bitstream when the client accepts its media type (PS3.18 10.4.1.1.3)."""
+    archive: Archive = request.app.state.archive
+    numbers = _frame_numbers(request.path_params["frames"])
+    [location] = await _locate(request)
+    choice: FrameChoice = negotiate_frames(request.headers.get("accept"),
+                                           location.transfer_syntax_uid)
+
+    def read() -> list[bytes]:
+        data = archive.read_instance(location)
+        if choice.compressed:
+            return [encapsulated_frame(data, n) for n in numbers]
+        return [native_frame(data, n) for n in numbers]
+
+    payloads = await anyio.to_thread.run_sync(read)
+    boundary = new_boundary()
+    content_type = choice.part_content_type
+    return StreamingResponse(
+        multipart_related_stream(((content_type, iter([p])) for p in payloads), boundary),
+        media_type=multipart_content_type(choice.media_type, boundary),
+    )
+
+
+async def bulkdata(request: Request) -> StreamingResponse:
+    """The value of one attribute referenced by a BulkDataURI (PS3.18 10.4.1.1.5)."""
+    archive: Archive = request.app.state.archive
+    [location] = await _locate(request)
+    path = request.path_params["path"]
+
+    def read() -> bytes:
+        ds = pydicom.dcmread(io.BytesIO(archive.read_instance(location)))
+        return bulk_value(ds, path)
+
+    value = await anyio.to_thread.run_sync(read)
+    boundary = new_boundary()
+    return StreamingResponse(
+        multipart_related_stream([("application/octet-stream", iter([value]))], boundary),
+        media_type=multipart_content_type("application/octet-stream", boundary),
+    )
+
+
+# -- delete ---------------------------------------------------------------------------
+
+
+async def delete(request: Request) -> Response:
+    """Delete a study, series or instance (dcm4chee / Orthanc convention): 204."""
+    archive: Archive = request.app.state.archive
+    study, series, instance = _address(request)
+    ctx = request_context(request)
+    await anyio.to_thread.run_sync(lambda: archive.delete(ctx, study, series, instance))
+    return Response(status_code=204)
