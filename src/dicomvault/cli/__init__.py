@@ -1,0 +1,19 @@
+"""The ``dicomvault`` command line: a thin door onto the Archive service.
+
+Each command group lives in its own module and registers itself on :data:`app`.
+Every command that works on data accepts ``--data-dir`` (or
+``DICOMVAULT_DATA_DIR``) and works whether or not a server runs on that
+directory: SQLite in WAL mode and the shared keyring allow both at once.
+"""
+
+from __future__ import annotations
+
+from dicomvault.cli import config_cmd, data, serve  # noqa: F401  (registers commands)
+from dicomvault.cli.common import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,63 @@
+"""What every command shares: the Typer app, option types, error reporting."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from dicomvault.archive import Archive
+from dicomvault.config import Settings, load_settings
+from dicomvault.errors import DicomVaultError
+from dicomvault.node import NodeNotices, open_archive
+
+app = typer.Typer(
+    name="dicomvault",
+    help="dicomvault: a secure, verifiable DICOM archive.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="DICOMVAULT_DATA_DIR",
+        help="Data directory of the node (default ./dicomvault-data).",
+        show_default=False,
+    ),
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a DicomVaultError into a one-line message and exit code 1 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except DicomVaultError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(code=1) from exc
+
+    return wrapper
+
+
+def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    return load_settings(data_dir=data_dir, **overrides)
+
+
+def open_node(data_dir: Path | None, **overrides: Any) -> tuple[Archive, NodeNotices]:
+    return open_archive(settings_for(data_dir, **overrides))
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty()
