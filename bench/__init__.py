@@ -1,0 +1,1 @@
+"""Benchmarks: each module prints its figures and the command line that reproduces them."""

@@ -1,0 +1,163 @@
+"""Shared benchmark machinery: starting nodes and peers, STOW bodies, statistics."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def fresh_postgres_schema(name: str) -> str:
+    """Drop and recreate schema ``name``; returns a database URL that uses it."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    engine.dispose()
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@dataclass
+class RunningServer:
+    base_url: str  # e.g. http://127.0.0.1:1234/dicom-web
+    process: subprocess.Popen[bytes]
+    data_dir: Path
+    dicom_port: int
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def dicomvault_node(database_url: str | None = None, *, dimse: bool = False,
+                    extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """A dicomvault server in a subprocess on free ports with its own data directory."""
+    with tempfile.TemporaryDirectory(prefix="dv-bench-") as tmp:
+        http_port, dicom_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
+        env.update({
+            "DICOMVAULT_DATA_DIR": tmp,
+            "DICOMVAULT_HTTP_PORT": str(http_port),
+            "DICOMVAULT_DICOM_PORT": str(dicom_port),
+            "DICOMVAULT_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        })
+        if database_url:
+            env["DICOMVAULT_DATABASE_URL"] = database_url
+        command = [sys.executable, "-m", "dicomvault.cli", "serve"]
+        if not dimse:
+            command.append("--no-dimse")
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        server = RunningServer(f"http://127.0.0.1:{http_port}/dicom-web", process, Path(tmp),
+                               dicom_port)
+        try:
+            wait_for_http(f"http://127.0.0.1:{http_port}/healthz")
+            yield server
+        finally:
+            server.stop()
+
+
+ORTHANC = "/usr/sbin/Orthanc"
+ORTHANC_DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+@contextlib.contextmanager
+def orthanc_peer() -> Iterator[RunningServer]:
+    """Orthanc (Debian package) with its own empty storage, SQLite, no compression,
+    TCP_NODELAY=1 (see shared/PEERS.md)."""
+    if not Path(ORTHANC).exists():
+        raise RuntimeError("Orthanc is not installed: apt-get install -y orthanc orthanc-dicomweb")
+    with tempfile.TemporaryDirectory(prefix="orthanc-peer-") as tmp:
+        http_port, dicom_port = free_port(), free_port()
+        config = {
+            "Name": "PEER",
+            "StorageDirectory": f"{tmp}/db",
+            "IndexDirectory": f"{tmp}/db",
+            "StorageCompression": False,
+            "HttpPort": http_port,
+            "DicomPort": dicom_port,
+            "DicomAet": "ORTHANC",
+            "RemoteAccessAllowed": True,
+            "AuthenticationEnabled": False,
+            "Plugins": [ORTHANC_DICOMWEB_PLUGIN],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        }
+        config_path = Path(tmp) / "orthanc.json"
+        config_path.write_text(json.dumps(config))
+        env = {**os.environ, "TCP_NODELAY": "1"}
+        process = subprocess.Popen([ORTHANC, str(config_path)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = RunningServer(f"http://127.0.0.1:{http_port}/dicom-web", process, Path(tmp),
+                               dicom_port)
+        try:
+            wait_for_http(f"http://127.0.0.1:{http_port}/system")
+            yield server
+        finally:
+            server.stop()
+
+
+def stow_body(files: Sequence[bytes]) -> tuple[bytes, str]:
+    """A multipart/related STOW-RS body and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for data in files:
+        parts.append(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode())
+        parts.append(data)
+        parts.append(b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    return b"".join(parts), content_type
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def p95(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def print_command() -> None:
+    command = [Path(sys.executable).name, "-m", "bench." + Path(sys.argv[0]).stem, *sys.argv[1:]]
+    print(f"reproduce: {shlex.join(command)}")
