@@ -10,6 +10,9 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from tests.support.nodes import open_test_node
+
+from dicomvault.archive import Archive
 
 POSTGRES_URL = os.environ.get(
     "DICOMVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -62,3 +65,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def archive(tmp_path: Path, database_url: str) -> Iterator[Archive]:
+    """A fresh node (on SQLite and on PostgreSQL) with its data under ``tmp_path/node``."""
+    with open_test_node(tmp_path / "node", database_url) as node:
+        yield node

@@ -8,20 +8,17 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.support.live import serving
+from tests.support.nodes import open_test_node
 
 from dicomvault.archive import Archive
-from dicomvault.config import load_settings
-from dicomvault.node import open_archive
 
 
 @pytest.fixture
 def archive(tmp_path: Path, database_url: str) -> Iterator[Archive]:
-    settings = load_settings(data_dir=tmp_path / "node", database_url=database_url,
-                             keyring_passphrase="test passphrase", max_part_bytes=8 * 1024 * 1024,
-                             max_request_bytes=64 * 1024 * 1024)
-    node, _ = open_archive(settings)
-    yield node
-    node.engine.dispose()
+    """A node with small size limits, so that the limits can be tested cheaply."""
+    with open_test_node(tmp_path / "node", database_url, max_part_bytes=8 * 1024 * 1024,
+                        max_request_bytes=64 * 1024 * 1024) as node:
+        yield node
 
 
 @pytest.fixture

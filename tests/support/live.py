@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from dicomvault.archive import Archive
-from dicomvault.dicomweb import create_app
+from dicomvault.server import create_http_app
 
 
 def free_port() -> int:
@@ -24,7 +24,7 @@ def free_port() -> int:
 def serving(archive: Archive) -> Iterator[str]:
     """Serve ``archive`` over HTTP on a free port; yields the base URL (no trailing /)."""
     port = free_port()
-    config = uvicorn.Config(create_app(archive), host="127.0.0.1", port=port,
+    config = uvicorn.Config(create_http_app(archive), host="127.0.0.1", port=port,
                             log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -9,7 +9,7 @@ import typer
 import uvicorn
 
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
-from dicomvault.dicomweb import create_app
+from dicomvault.server import create_http_app
 
 log = logging.getLogger("dicomvault")
 
@@ -45,7 +45,7 @@ def serve(
     url = f"http://{settings.host}:{settings.http_port}"
     typer.echo(f"dicomvault is serving {url}/  (DICOMweb at {url}/dicom-web/)", err=False)
     config = uvicorn.Config(
-        create_app(archive),
+        create_http_app(archive),
         host=settings.host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),

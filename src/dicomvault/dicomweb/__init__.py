@@ -1,5 +1,5 @@
-"""The DICOMweb door (PS3.18): STOW-RS, QIDO-RS, WADO-RS as an ASGI application."""
+"""The DICOMweb door (PS3.18): STOW-RS, QIDO-RS, WADO-RS, rendered resources."""
 
-from dicomvault.dicomweb.app import create_app
+from dicomvault.dicomweb.app import routes
 
-__all__ = ["create_app"]
+__all__ = ["routes"]

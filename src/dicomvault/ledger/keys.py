@@ -17,8 +17,6 @@ material never appears in ``repr`` or logs.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import stat
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dicomvault.errors import ConfigurationError
-from dicomvault.keys.files import ensure_private_dir
+from dicomvault.keys.files import create_secret_file_once, ensure_private_dir
 
 IDENTIFIER_FILE = "identifier.key"
 CHECKPOINT_FILE = "checkpoint.key"
@@ -70,7 +68,7 @@ class LedgerKeys:
         ensure_private_dir(directory)
         fresh = cls.generate()
         for name, material in fresh._materials().items():
-            _create_exclusive(directory / name, material)
+            create_secret_file_once(directory / name, material)
         return cls.load(directory)
 
     def _materials(self) -> dict[str, bytes]:
@@ -94,26 +92,3 @@ def _read(path: Path) -> bytes:
     if len(data) != _KEY_BYTES:
         raise ConfigurationError(f"ledger key file {path.name} is not {_KEY_BYTES} bytes")
     return data
-
-
-def _create_exclusive(path: Path, content: bytes) -> None:
-    """Write ``path`` with mode 0600 unless it exists; never a partly written file."""
-    if path.exists():
-        return
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        with contextlib.suppress(FileExistsError):  # another process won: keep its key
-            os.link(tmp, path)
-    finally:
-        tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

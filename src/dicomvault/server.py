@@ -1,0 +1,70 @@
+"""The HTTP server: every HTTP door composed into one ASGI application.
+
+DICOMweb (``/dicom-web``), the admin REST API (``/api``), health, the API
+description (``/docs``, ``/openapi.json``) and the browser UI (``/``) are
+separate packages; this module only puts them together, installs the
+middleware every door shares and the one translation of
+:class:`~dicomvault.errors.DicomVaultError` into HTTP. The Archive service is
+held in ``app.state.archive``: no global state.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dicomvault import api, dicomweb
+from dicomvault.archive import Archive
+from dicomvault.dicomweb.errors import handle_dicomvault_error
+from dicomvault.dicomweb.openapi import build_openapi, render_docs_page
+from dicomvault.dicomweb.security_headers import SecurityHeadersMiddleware
+from dicomvault.errors import DicomVaultError
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness, without authentication (load balancers and monitoring call it)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def openapi_json(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(render_docs_page(request.app.state.openapi))
+
+
+async def root(request: Request) -> Response:
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>dicomvault</title>"
+        "</head><body><h1>dicomvault</h1><p>DICOMweb service at <code>/dicom-web/</code>; "
+        "API description at <a href=/docs>/docs</a>.</p></body></html>"
+    )
+
+
+def _service_routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+
+
+def create_http_app(archive: Archive) -> Starlette:
+    """The whole HTTP side of a node, serving ``archive``."""
+    app = Starlette(
+        routes=[
+            *_service_routes(),
+            *dicomweb.routes(),
+            *api.routes(),
+            Route("/", root, methods=["GET"]),
+        ],
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={DicomVaultError: handle_dicomvault_error},
+    )
+    app.state.archive = archive
+    app.state.openapi = build_openapi()
+    return app
