@@ -58,6 +58,7 @@ from dicomvault.index import (
 )
 from dicomvault.ingest import InstanceUpload, StagedInstance
 from dicomvault.keys import KeyProvider
+from dicomvault.ledger import EventType
 from dicomvault.storage import BlobStore, open_bytes, open_sealed
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,15 @@ class Archive:
     def _discard(self, staged: Sequence[StagedInstance]) -> None:
         for item in staged:
             self.blobs.delete(item.stored.blob_name)
+
+    def record_event(self, ctx: RequestContext, kind: EventType, *,
+                     study: str | None = None, series: str | None = None,
+                     sop: str | None = None, patient: str | None = None,
+                     details: dict[str, str | int | bool] | None = None) -> None:
+        """Record an event that is not part of a store/retrieve/delete, in its own transaction."""
+        with write_transaction(self.engine) as conn:
+            self.audit.record(conn, ctx, kind, study=study, series=series, sop=sop,
+                              patient=patient, details=details)
 
     # -- find ------------------------------------------------------------------
 

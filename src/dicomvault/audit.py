@@ -67,6 +67,19 @@ class AuditTrail:
             subjects.append(self._hash.hash("patient", patient))
         return subjects
 
+    def record(self, conn: sa.Connection, ctx: RequestContext, kind: EventType, *,
+               study: str | None = None, series: str | None = None, sop: str | None = None,
+               patient: str | None = None,
+               details: dict[str, str | int | bool] | None = None) -> None:
+        """Append one event of any kind in the caller's transaction.
+
+        The generic entry for operations outside the image path (logins, key
+        rotation, backups, shares): identifiers are given raw and hashed here.
+        """
+        subjects = self._subjects(study, series, sop, patient) if study else (
+            [self._hash.hash("patient", patient)] if patient is not None else [])
+        self.ledger.append(conn, [self._event(ctx, kind, subjects, details or {})])
+
     def instances_stored(self, conn: sa.Connection, ctx: RequestContext,
                          staged: Sequence[StagedInstance]) -> None:
         events = [

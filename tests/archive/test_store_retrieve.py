@@ -181,3 +181,18 @@ def test_no_plaintext_phi_or_pixels_in_the_data_directory(archive: Archive) -> N
     if database.is_file():  # the index holds names to match on, never pixels or headers
         index_bytes = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
         assert pixel_sample not in index_bytes
+
+
+def test_record_event_appends_one_hashed_event(archive: Archive) -> None:
+    from dicomvault.ledger import EventType
+
+    with archive.engine.connect() as conn:
+        before = archive.audit.ledger.tree_size(conn)
+    archive.record_event(CTX, EventType.BACKUP_MADE, study="1.2.3.4", details={"objects": 3})
+    with archive.engine.connect() as conn:
+        [entry] = archive.audit.ledger.entries(conn, before, before + 1)
+    event = entry.event
+    assert event.type is EventType.BACKUP_MADE
+    assert event.details["objects"] == 3
+    assert b"1.2.3.4" not in entry.data
+    assert event.subjects == (archive.audit.ledger.identifiers.hash("study", "1.2.3.4"),)
