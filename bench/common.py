@@ -41,9 +41,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, timeout: float = 60.0) -> None:
+def wait_for_http(url: str, timeout: float = 60.0,
+                  process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers; fail early with the server's stderr if it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"server exited with {process.returncode}: {stderr[-2000:]}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -91,7 +96,7 @@ def dicomvault_node(database_url: str | None = None, *, dimse: bool = False,
         server = RunningServer(f"http://127.0.0.1:{http_port}/dicom-web", process, Path(tmp),
                                dicom_port)
         try:
-            wait_for_http(f"http://127.0.0.1:{http_port}/healthz")
+            wait_for_http(f"http://127.0.0.1:{http_port}/healthz", process=process)
             yield server
         finally:
             server.stop()

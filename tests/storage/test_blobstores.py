@@ -71,9 +71,12 @@ def test_filesystem_layout_and_modes(tmp_path: Path) -> None:
     writer = store.begin(name)
     writer.write(b"x")
     writer.commit()
-    path = tmp_path / "blobs" / name[:2] / name[2:4] / name
+    path = tmp_path / "blobs" / name[:3] / name
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    fanout = sorted(p.name for p in (tmp_path / "blobs").iterdir() if p.name != ".staging")
+    assert (fanout[0], fanout[-1], len(fanout)) == ("000", "fff", 4096)
+    assert stat.S_IMODE((tmp_path / "blobs" / "abc").stat().st_mode) == 0o700
 
 
 def test_filesystem_discards_crash_leftovers(tmp_path: Path) -> None:

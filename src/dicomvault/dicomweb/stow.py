@@ -1,8 +1,9 @@
 """STOW-RS: store instances sent as ``multipart/related; type="application/dicom"``.
 
-PS3.18 10.5. Parts are streamed straight into the archive's encrypting upload
-(no part is held whole in memory); each part's durable write (fsync) runs in a
-worker thread while the next part is still being received, and the whole
+PS3.18 10.5. Parts are streamed into the archive's encrypting upload in
+blocks (no large part is held whole in memory); sealing, parsing and the
+durable write (fsync) of each part run in worker threads while the next part
+is still being received, and the whole
 request is indexed in ONE transaction at the end (group commit). If the body
 turns out to be malformed, every staged blob is discarded and nothing is
 indexed: the response is 400 and the archive holds exactly what it held.
@@ -40,6 +41,12 @@ DICOM_JSON = "application/dicom+json"
 # ignore-if-identical): reported with warning "Elements Discarded" (PS3.4 Annex GG).
 _WARNING_DUPLICATE_DISCARDED = 0xB006
 _FINISH_CONCURRENCY = 4
+# A part is received on the event loop and handed to a worker thread (hashing, sealing,
+# writing, parsing, fsync) in blocks of this size, so that a large part is never whole in
+# memory and small parts cost one thread hop each.
+_HANDOFF_BYTES = 4 * 1024 * 1024
+# Parts received but not yet durable; bounds memory when the client sends faster than disks.
+_PARTS_IN_FLIGHT = 16
 
 
 def _boundary_of(request: Request) -> str:
@@ -87,14 +94,27 @@ async def stow(request: Request) -> JSONResponse:
     refused: list[StoreFailure] = []
     open_uploads: list[InstanceUpload] = []
     limiter = anyio.CapacityLimiter(_FINISH_CONCURRENCY)
+    in_flight = anyio.Semaphore(_PARTS_IN_FLIGHT)
 
-    async def finish(upload: InstanceUpload) -> None:
+    def write_part(upload: InstanceUpload | None, chunks: list[bytes]) -> InstanceUpload:
+        if upload is None:
+            upload = archive.begin_upload()
+            open_uploads.append(upload)
+        upload.write(b"".join(chunks))
+        return upload
+
+    async def finish(upload: InstanceUpload | None, rest: list[bytes]) -> None:
         try:
-            staged.append(await anyio.to_thread.run_sync(upload.finish, limiter=limiter))
+            def complete() -> StagedInstance:
+                return write_part(upload, rest).finish()
+
+            staged.append(await anyio.to_thread.run_sync(complete, limiter=limiter))
         except (TooLargeError, InvalidInputError) as exc:
             if isinstance(exc, TooLargeError):
                 raise
             refused.append(StoreFailure("", "", exc))
+        finally:
+            in_flight.release()
 
     parts = 0
     try:
@@ -110,14 +130,21 @@ async def stow(request: Request) -> JSONResponse:
                         f"part {parts} has Content-Type {part_type}, not application/dicom"
                     )))
                     continue
-                upload = archive.begin_upload()
-                open_uploads.append(upload)
+                await in_flight.acquire()
+                upload: InstanceUpload | None = None
+                pending: list[bytes] = []
+                pending_bytes = 0
                 async for chunk in part.chunks():
-                    upload.write(chunk)
-                group.start_soon(finish, upload)
+                    pending.append(chunk)
+                    pending_bytes += len(chunk)
+                    if pending_bytes >= _HANDOFF_BYTES:
+                        block, pending, pending_bytes = pending, [], 0
+                        upload = await anyio.to_thread.run_sync(write_part, upload, block,
+                                                                limiter=limiter)
+                group.start_soon(finish, upload, pending)
     except BaseException:
-        for upload in open_uploads:
-            upload.abort()
+        for open_upload in open_uploads:
+            open_upload.abort()
         for item in staged:
             archive.blobs.delete(item.stored.blob_name)
         raise
