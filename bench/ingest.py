@@ -202,8 +202,13 @@ def main() -> None:
     parser.add_argument("--skip-orthanc", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--index-size", type=int, default=100_000)
+    parser.add_argument("--index-only", action="store_true",
+                        help="only the QIDO-RS latency at --index-size instances")
     args = parser.parse_args()
     print_command()
+    if args.index_only:
+        _large_index(args)
+        return
     data = make_dataset(args.instances)
     print(f"data: {len(data.files)} CT instances, {data.megabytes:.1f} MB, STOW batches of {BATCH}")
     figures = [measure("dicomvault-sqlite", dicomvault_node, data, args.runs)]
@@ -216,10 +221,13 @@ def main() -> None:
     report(figures)
     if args.index_size:
         print()
-        large_index_latency(None, args.index_size, "sqlite")
-        if not args.skip_postgres:
-            large_index_latency(fresh_postgres_schema("bench_index"), args.index_size,
-                                "postgresql")
+        _large_index(args)
+
+
+def _large_index(args: argparse.Namespace) -> None:
+    large_index_latency(None, args.index_size, "sqlite")
+    if not args.skip_postgres:
+        large_index_latency(fresh_postgres_schema("bench_index"), args.index_size, "postgresql")
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ class Archive:
 
     def find(self, query: Query, ctx: RequestContext) -> list[ResultRow]:
         """Match the index (the one engine behind QIDO-RS and C-FIND)."""
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine, flush=self.settings.flush_access_events) as conn:
             rows = run_query(conn, query)
             self.audit.searched(conn, ctx, query, len(rows))
         return rows
@@ -326,7 +326,7 @@ class Archive:
         record_access: bool = True,
     ) -> list[InstanceLocation]:
         """Find the instances of a study / series / instance, recording the access."""
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine, flush=self.settings.flush_access_events) as conn:
             rows = instances_of(conn, study_uid, series_uid, sop_uid)
             if not rows:
                 level = "instance" if sop_uid else "series" if series_uid else "study"

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         default=None, description="Base URL used in RetrieveURL/BulkDataURI; default from request."
     )
+    flush_access_events: bool = Field(
+        default=False,
+        description=(
+            "Wait for the disk flush before answering a search or retrieve. Off: the "
+            "access's ledger event commits atomically and survives a crash of the server "
+            "process, and is flushed to disk within a second (a power loss in that second "
+            "can lose it). Stores, deletes and key events always wait for the flush."
+        ),
+    )
     ledger_origin: str = Field(
         default="dicomvault.local/ledger",
         min_length=1,

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
 from dicomvault.config import Settings
+from dicomvault.daemon import Daemon
 from dicomvault.index import create_engine_for, upgrade_database
+from dicomvault.index.flusher import LogFlusher
 from dicomvault.keys import LocalKeyring
 from dicomvault.keys.files import ensure_private_dir
 from dicomvault.ledger import Ledger, LedgerKeys
@@ -44,3 +46,11 @@ def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
     audit = AuditTrail(ledger)
     archive = Archive(settings, engine, keyring, blobs, audit)
     return archive, NodeNotices(generated_passphrase=keyring.uses_generated_passphrase)
+
+
+def background_jobs(archive: Archive) -> list[Daemon]:
+    """The jobs a serving node runs beside its doors (see :mod:`dicomvault.daemon`)."""
+    jobs: list[Daemon] = []
+    if not archive.settings.flush_access_events:
+        jobs.append(LogFlusher(archive.engine))
+    return jobs

@@ -145,3 +145,19 @@ def test_c_find_returns_exactly_the_identifier_keys(archive: Engine) -> None:
     assert dataset.PatientName == "CompressedSamples^MR1"
     assert dataset.PatientAge == ""  # not held by the index: zero length, never invented
     assert dataset.ModalitiesInStudy == "MR"
+
+
+@pytest.mark.parametrize("level", list(QueryLevel))
+def test_dicom_json_is_exactly_what_pydicom_writes_for_the_data_set(
+    engine: Engine, level: QueryLevel
+) -> None:
+    """The direct JSON path must agree with pydicom's own rendering of to_dataset()."""
+    records = [record_from_dataset(read(name)) for name in FILES] + make_records(7)
+    with engine.begin() as conn:
+        insert_instances(conn, records)
+    query = Query.from_qido_params(level, [("includefield", "all")])
+    with engine.connect() as conn:
+        rows = run_query(conn, query)
+    assert len(rows) >= 3
+    for row in rows:
+        assert to_dicom_json(row) == to_dataset(row).to_json_dict(), row.values

@@ -8,6 +8,7 @@ answer through :func:`run_query`.
 from dicomvault.index.database import (
     create_engine_for,
     current_revision,
+    flush_log,
     upgrade_database,
     write_transaction,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "delete_study",
     "existing_content_hashes",
     "existing_sop_instance_uids",
+    "flush_log",
     "get_instance",
     "insert_instances",
     "instances",

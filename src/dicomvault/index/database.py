@@ -43,6 +43,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _WRITE_OPTION = "dicomvault_write"
+_DEFERRED_OPTION = "dicomvault_deferred_flush"
 
 
 def _normalise_url(url: str) -> URL:
@@ -97,24 +98,50 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        if connection.get_execution_options().get(_WRITE_OPTION):
+        options = connection.get_execution_options()
+        if options.get(_WRITE_OPTION):
+            # synchronous is per connection and pooled connections are reused: set it
+            # explicitly for every write transaction (NORMAL = commit without fsync).
+            deferred = options.get(_DEFERRED_OPTION)
+            connection.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if deferred else 'FULL'}")
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine, *, flush: bool = True) -> Iterator[Connection]:
     """Open a connection in a transaction meant to write, committed on success.
 
     On SQLite the write lock is taken at ``BEGIN`` (``BEGIN IMMEDIATE``), so two
     concurrent writers queue on ``busy_timeout`` instead of one failing when it
     upgrades its read lock. On PostgreSQL this is ``engine.begin()``.
+
+    ``flush=False`` commits without waiting for the disk flush (SQLite
+    ``synchronous=NORMAL`` in WAL mode, PostgreSQL ``synchronous_commit=off``):
+    the commit is atomic and survives a crash of this process (the log is
+    written, only not yet fsynced), and a power loss can lose it until the
+    next flushed commit or :func:`flush_log`. Used for access records (a
+    search, a retrieve), never for what a store acknowledges.
     """
     with engine.connect() as connection:
-        connection.execution_options(**{_WRITE_OPTION: True})
+        connection.execution_options(**{_WRITE_OPTION: True, _DEFERRED_OPTION: not flush})
         with connection.begin():
+            if not flush and connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield connection
+
+
+def flush_log(engine: Engine) -> None:
+    """Make commits done with ``flush=False`` durable.
+
+    SQLite: a passive WAL checkpoint fsyncs the WAL first. PostgreSQL flushes
+    its WAL by itself within ``wal_writer_delay`` (200 ms by default).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
