@@ -7,9 +7,13 @@ need now that every endpoint but ``/healthz`` and the login requires a token.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from dicomvault.access import Door, PrincipalKind, Role, Scope, system_context
 from dicomvault.access.service import AccessService
 from dicomvault.archive import Archive
+from dicomvault.ledger import EventType, LedgerEvent
+from dicomvault.ledger.schema import ledger_leaves
 
 TEST_PASSWORD = "correct horse battery staple"
 _CLI = system_context(Door.CLI, actor="tests")
@@ -49,3 +53,12 @@ def bearer(token: str) -> dict[str, str]:
 
 def admin_headers(archive: Archive) -> dict[str, str]:
     return bearer(admin_token(archive))
+
+
+def ledger_events(archive: Archive, kind: EventType) -> list[LedgerEvent]:
+    """Every ledger event of one type, in log order (to check what was audited)."""
+    with archive.engine.connect() as conn:
+        rows = conn.execute(sa.select(ledger_leaves.c.event)
+                            .where(ledger_leaves.c.event_type == kind.value)
+                            .order_by(ledger_leaves.c.idx)).scalars()
+        return [LedgerEvent.from_json(bytes(row)) for row in rows]

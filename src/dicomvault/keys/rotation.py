@@ -128,11 +128,12 @@ def _open_run(engine: sa.Engine) -> tuple[int, bool]:
 
 def _pending(engine: sa.Engine, run: int) -> list[tuple[str, bool]]:
     """(KEK name, already rotated in this run) of every KEK this run has not finished."""
-    done = sa.and_(study_keys.c.rotation_id == run, study_keys.c.rotation_done.is_(True))
+    not_done = sa.or_(study_keys.c.rotation_id.is_(None), study_keys.c.rotation_id != run,
+                      study_keys.c.rotation_done.is_(False))
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(study_keys.c.key_name, study_keys.c.rotation_id)
-            .where(sa.not_(done)).order_by(study_keys.c.key_name)
+            .where(not_done).order_by(study_keys.c.key_name)
         ).all()
     return [(row.key_name, row.rotation_id == run) for row in rows]
 

@@ -141,8 +141,16 @@ class TransitKeyProvider(KeyProvider):
         return self.latest_version(name)
 
     def retire(self, name: str, below: int) -> None:
-        self._call("update_key_configuration", name=name, min_decryption_version=below,
-                   min_encryption_version=below)
+        # Trimming needs both minimums set; hvac's own check wrongly refuses them equal,
+        # so this one call goes through its adapter (Vault API: POST keys/:name/config).
+        try:
+            self._client.adapter.post(
+                f"/v1/{self._mount}/keys/{name}/config",
+                json={"min_decryption_version": below, "min_encryption_version": below})
+        except hvac_errors.InvalidPath as exc:
+            raise KeyUnavailableError("the key is no longer held") from exc
+        except (hvac_errors.VaultDown, requests.RequestException) as exc:
+            raise OutOfResourcesError("the Transit KMS is unavailable; retry later") from exc
         self._call("trim_key", name=name, min_version=below)
         with self._lock:
             self._min_version[name] = below
