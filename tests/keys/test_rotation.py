@@ -16,7 +16,7 @@ from dicomvault.keys import RotationProgress
 from dicomvault.ledger import EventType
 
 
-class Interrupted(Exception):
+class RotationInterruptedError(Exception):
     """Stands for Ctrl-C or a crash in the middle of a rotation."""
 
 
@@ -42,9 +42,9 @@ def test_rotation_interrupted_half_way_then_resumed(
     def stop_half_way(progress: RotationProgress) -> None:
         seen.append(progress)
         if progress.instances_rewrapped >= progress.instances_total // 2:
-            raise Interrupted
+            raise RotationInterruptedError
 
-    with pytest.raises(Interrupted):
+    with pytest.raises(RotationInterruptedError):
         archive.rotate_keys(CTX, on_progress=stop_half_way)
     half = _wrapped(archive)
     moved = [uid for uid in half if half[uid][0] != before[uid][0]]
