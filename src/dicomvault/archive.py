@@ -52,6 +52,7 @@ from dicomvault.errors import (
     DicomVaultError,
     DuplicateInstanceError,
     IntegrityError,
+    InvalidInputError,
     NotFoundError,
     OutOfResourcesError,
     PermissionDeniedError,
@@ -525,16 +526,20 @@ class Archive:
 
     def delete_patient(self, ctx: RequestContext, patient_id: str,
                        issuer: str = "") -> int:
-        """Delete every study of a patient (each study's key is shredded)."""
+        """Delete every study of a patient (each study's key is shredded).
+
+        ``issuer`` empty: the Patient ID under any issuer. Wildcards are not
+        matching here: the ID is compared exactly.
+        """
         self.policy.require(ctx, Permission.DELETE)
-        query = Query(level=QueryLevel.STUDY,
-                      filters={"PatientID": patient_id} if patient_id else {})
+        if not patient_id or any(c in patient_id for c in "*?\\"):
+            raise InvalidInputError("a patient is deleted by its exact Patient ID")
+        filters = {"PatientID": patient_id, **({"IssuerOfPatientID": issuer} if issuer else {})}
         with self.engine.connect() as conn:
-            rows = run_query(conn, query)
+            rows = run_query(conn, Query(level=QueryLevel.STUDY, filters=filters))
         deleted = 0
         for row in rows:
-            if str(row.get("IssuerOfPatientID") or "") == issuer or not issuer:
-                deleted += self.delete(ctx, str(row.get("StudyInstanceUID")))
+            deleted += self.delete(ctx, str(row.get("StudyInstanceUID")))
         if not deleted:
             raise NotFoundError("no study of that patient in the archive")
         return deleted

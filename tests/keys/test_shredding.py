@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from tests.keys.conftest import CTX, read_back
 
 from dicomvault.archive import Archive
-from dicomvault.errors import KeyUnavailableError, NotFoundError
+from dicomvault.errors import InvalidInputError, KeyUnavailableError, NotFoundError
 from dicomvault.index import create_engine_for, instances, series, studies
 from dicomvault.keys import KeyProvider
 from dicomvault.storage import FilesystemBlobStore, open_bytes, open_sealed
@@ -118,3 +118,15 @@ def test_a_kms_outage_leaves_the_key_queued_until_the_next_delete(
     archive.delete(CTX, second)
     assert archive.study_keys.pending_shreds() == 0
     assert first_key not in archive.keys.key_names()
+
+
+def test_deleting_a_patient_shreds_every_study_key(
+        archive: Archive, studies: dict[str, dict[str, bytes]]) -> None:
+    keys = {uid: archive.study_keys.key_for(uid) for uid in studies}
+    with pytest.raises(InvalidInputError):
+        archive.delete_patient(CTX, "SYN*")
+    # the synthetic studies all belong to one patient
+    assert archive.delete_patient(CTX, "SYN0001") == sum(len(s) for s in studies.values())
+    assert not set(keys.values()) & set(archive.keys.key_names())
+    with pytest.raises(NotFoundError):
+        archive.delete_patient(CTX, "SYN0001")
