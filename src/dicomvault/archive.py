@@ -18,6 +18,15 @@ Order of a store (ARCHITECTURE.md "Ingest, step by step"):
 Retrieval is the mirror: look up, unwrap the data key, read and authenticate
 the sealed blob segment by segment, check the SHA-256 recorded at ingest, and
 record the access in the ledger.
+
+Access control happens HERE, once for every door (docs/security.md): each
+operation asks :class:`~dicomvault.access.AccessPolicy` whether the context's
+principal holds the permission (store, search, retrieve, delete, manage keys)
+and within which study scope. Searches are filtered by the scope in the one
+matching engine; retrieves and deletes of an out-of-scope study are refused
+(403 / 0xA801) unless the glass is broken, which is recorded. Deleting a whole
+study shreds its key (:mod:`dicomvault.keys.hierarchy`); deleting part of one
+re-keys the rest, so no copy of the deleted part decrypts any more.
 """
 
 from __future__ import annotations
@@ -27,12 +36,15 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from pydicom.dataset import Dataset
 
-from dicomvault.access import RequestContext
+from dicomvault.access import AccessPolicy, Permission, Principal, RequestContext
+from dicomvault.access.policy import ScopeDecision
+from dicomvault.access.schema import break_glass_log
 from dicomvault.audit import AuditTrail
 from dicomvault.config import DuplicatePolicy, Settings
 from dicomvault.dicom.header import load_header
@@ -40,13 +52,17 @@ from dicomvault.errors import (
     DicomVaultError,
     DuplicateInstanceError,
     IntegrityError,
+    InvalidInputError,
     NotFoundError,
     OutOfResourcesError,
+    PermissionDeniedError,
     StudyMismatchError,
 )
 from dicomvault.index import (
     Query,
+    QueryLevel,
     ResultRow,
+    StudyScope,
     count_query,
     delete_instances,
     existing_content_hashes,
@@ -54,12 +70,18 @@ from dicomvault.index import (
     instances_of,
     replace_instance,
     run_query,
+    study_in_scope,
     write_transaction,
 )
 from dicomvault.ingest import InstanceUpload, StagedInstance
-from dicomvault.keys import KeyProvider
+from dicomvault.keys import KeyProvider, RotationProgress, StudyKeys, parse_key_ref, rewrap_key
+from dicomvault.keys.rotation import ProgressCallback, rotate_keys
+from dicomvault.keys.schema import key_rotations, study_keys
 from dicomvault.ledger import EventType
 from dicomvault.storage import BlobStore, open_bytes, open_sealed
+
+if TYPE_CHECKING:
+    from dicomvault.access.service import AccessService
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +162,65 @@ class Archive:
         keys: KeyProvider,
         blobs: BlobStore,
         audit: AuditTrail,
+        *,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.keys = keys
         self.blobs = blobs
         self.audit = audit
+        self.policy = policy or AccessPolicy(settings.dimse_ae_roles)
+        self.study_keys = StudyKeys(engine, keys)
+        #: Accounts, tokens and logins (set by :func:`dicomvault.node.open_archive`).
+        self.access: AccessService | None = None
+
+    # -- access ----------------------------------------------------------------
+
+    def authorize(self, ctx: RequestContext, permission: Permission) -> Principal:
+        """Refuse early (PermissionDeniedError) what ``ctx`` may not do at all.
+
+        Every operation checks again itself; doors call this before reading a
+        request body so that a refused STOW-RS is not received first.
+        """
+        return self.policy.require(ctx, permission)
+
+    def _break_glass(self, conn: sa.Connection, ctx: RequestContext, operation: str,
+                     study: str | None) -> None:
+        """Record emergency access: a flagged ledger event (reason hashed: it may hold
+        PHI) and the reason itself in ``break_glass_log`` for the auditors."""
+        reason = (ctx.break_glass_reason or "").strip()
+        digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()
+        self.audit.record(conn, ctx, EventType.BREAK_GLASS, study=study, details={
+            "operation": operation, "reason_sha256": digest, "break_glass": True})
+        subject = self.audit.ledger.identifiers.hash("study", study) if study else ""
+        conn.execute(break_glass_log.insert().values(
+            actor=ctx.actor[:128], door=ctx.door.value, client=ctx.client_address[:64],
+            operation=operation, study_subject=subject, reason=reason,
+            at=datetime.now(UTC)))
+        log.warning("break-the-glass %s by %s", operation, ctx.actor)
+
+    def _check_study(self, conn: sa.Connection, ctx: RequestContext, decision: ScopeDecision,
+                     study_uid: str, operation: str) -> None:
+        """Refuse an out-of-scope study (unless the glass is broken, then record it)."""
+        scope = decision.principal.scope
+        if scope.unrestricted:
+            return
+        visible = study_in_scope(conn, study_uid, scope)
+        if visible is None or visible:
+            return
+        if not decision.break_glass:
+            raise PermissionDeniedError(
+                "this study is outside the account's scope (a clinician may give a "
+                "break-the-glass reason)")
+        self._break_glass(conn, ctx, operation, study_uid)
 
     # -- store -----------------------------------------------------------------
 
     def begin_upload(self) -> InstanceUpload:
         """Start receiving one instance (see :class:`InstanceUpload`)."""
-        return InstanceUpload(self.blobs, self.keys, max_bytes=self.settings.max_part_bytes)
+        return InstanceUpload(self.blobs, self.study_keys,
+                              max_bytes=self.settings.max_part_bytes)
 
     def store_bytes(self, data: bytes, ctx: RequestContext) -> StoreResult:
         """Store one complete Part 10 file held in memory (CLI import, DIMSE)."""
@@ -213,13 +282,25 @@ class Archive:
         returned as failures and their blobs removed; the rest are committed
         together with their ledger events, or not at all.
         """
+        try:
+            principal = self.policy.require(ctx, Permission.STORE)
+        except PermissionDeniedError:
+            self._discard(staged)
+            raise
         accepted: list[StagedInstance] = []
         failures: list[StoreFailure] = []
         for item in staged:
-            if expected_study_uid and item.parsed.study.StudyInstanceUID != expected_study_uid:
+            study = item.parsed.study
+            if expected_study_uid and study.StudyInstanceUID != expected_study_uid:
                 failures.append(_failure(item, StudyMismatchError(
                     "instance belongs to another study than the one in the request URL"
                 )))
+                self.blobs.delete(item.stored.blob_name)
+            elif not principal.scope.allows(study.InstitutionName,
+                                            study.InstitutionalDepartmentName,
+                                            study.ReferringPhysicianName):
+                failures.append(_failure(item, PermissionDeniedError(
+                    "this account may not store studies outside its scope")))
                 self.blobs.delete(item.stored.blob_name)
             else:
                 accepted.append(item)
@@ -227,6 +308,7 @@ class Archive:
         to_insert: list[StagedInstance] = []
         try:
             with write_transaction(self.engine) as conn:
+                accepted = self._with_current_keys(conn, accepted, failures)
                 to_insert, results, dup_failures, replaced = self._apply_duplicate_policy(
                     conn, accepted
                 )
@@ -251,6 +333,24 @@ class Archive:
         kept = {s.stored.blob_name for s in to_insert}
         self._discard([s for s in accepted if s.stored.blob_name not in kept])
         return results, failures
+
+    def _with_current_keys(self, conn: sa.Connection, staged: list[StagedInstance],
+                           failures: list[StoreFailure]) -> list[StagedInstance]:
+        """Refuse instances whose study was deleted, or whose key version retired, while
+        they were being received (their data key would be unrecoverable)."""
+        bad = self.study_keys.unusable(
+            conn, [(s.parsed.study.StudyInstanceUID, s.stored.kek_id) for s in staged])
+        if not bad:
+            return staged
+        kept = []
+        for item in staged:
+            if item.parsed.study.StudyInstanceUID in bad:
+                failures.append(_failure(item, OutOfResourcesError(
+                    "the study's key changed while storing (deleted or rotated); retry")))
+                self.blobs.delete(item.stored.blob_name)
+            else:
+                kept.append(item)
+        return kept
 
     def _apply_duplicate_policy(
         self, conn: sa.Connection, staged: Sequence[StagedInstance]
@@ -304,15 +404,28 @@ class Archive:
     # -- find ------------------------------------------------------------------
 
     def find(self, query: Query, ctx: RequestContext) -> list[ResultRow]:
-        """Match the index (the one engine behind QIDO-RS and C-FIND)."""
-        with write_transaction(self.engine, flush=self.settings.flush_access_events) as conn:
-            rows = run_query(conn, query)
+        """Match the index (the one engine behind QIDO-RS and C-FIND), within the
+        principal's study scope: what it may not see is neither returned nor counted.
+
+        The search's ledger event commits without waiting for the disk flush
+        unless ``flush_access_events`` is set or the glass is broken.
+        """
+        decision = self.policy.scope_for(ctx, Permission.SEARCH)
+        flush = self.settings.flush_access_events or decision.break_glass
+        with write_transaction(self.engine, flush=flush) as conn:
+            rows = run_query(conn, query, decision.scope)
+            if decision.break_glass:
+                self._break_glass(conn, ctx, "search", query.study_uid)
             self.audit.searched(conn, ctx, query, len(rows))
         return rows
 
-    def count(self, query: Query) -> int:
+    def count(self, query: Query, ctx: RequestContext | None = None) -> int:
+        """How many match (within the scope of ``ctx``'s principal if given)."""
+        scope: StudyScope | None = None
+        if ctx is not None:
+            scope = self.policy.scope_for(ctx, Permission.SEARCH).scope
         with self.engine.connect() as conn:
-            return count_query(conn, query)
+            return count_query(conn, query, scope)
 
     # -- retrieve --------------------------------------------------------------
 
@@ -325,8 +438,17 @@ class Archive:
         *,
         record_access: bool = True,
     ) -> list[InstanceLocation]:
-        """Find the instances of a study / series / instance, recording the access."""
-        with write_transaction(self.engine, flush=self.settings.flush_access_events) as conn:
+        """Find the instances of a study / series / instance, recording the access.
+
+        Refused (PermissionDeniedError) if the study is outside the principal's
+        scope and the glass is not broken. The access's ledger event commits
+        without waiting for the disk flush unless ``flush_access_events`` is set
+        or the glass is broken.
+        """
+        decision = self.policy.scope_for(ctx, Permission.RETRIEVE)
+        flush = self.settings.flush_access_events or decision.break_glass
+        with write_transaction(self.engine, flush=flush) as conn:
+            self._check_study(conn, ctx, decision, study_uid, "retrieve")
             rows = instances_of(conn, study_uid, series_uid, sop_uid)
             if not rows:
                 level = "instance" if sop_uid else "series" if series_uid else "study"
@@ -382,17 +504,82 @@ class Archive:
         series_uid: str | None = None,
         sop_uid: str | None = None,
     ) -> int:
-        """Delete a study, series or instance; returns how many instances went."""
+        """Delete a study, series or instance; returns how many instances went.
+
+        A study left empty loses its key (crypto-shredding, also of every backup);
+        a study that keeps instances is re-keyed, so that copies of the deleted
+        instances' wrapped data keys no longer unwrap.
+        """
+        decision = self.policy.scope_for(ctx, Permission.DELETE)
         with write_transaction(self.engine) as conn:
+            self._check_study(conn, ctx, decision, study_uid, "delete")
             rows = instances_of(conn, study_uid, series_uid, sop_uid)
             if not rows:
                 raise NotFoundError("nothing to delete at that address")
             locations = [InstanceLocation.from_row(row) for row in rows]
             delete_instances(conn, [loc.sop_instance_uid for loc in locations])
             self.audit.instances_deleted(conn, ctx, locations)
+            study_gone = study_in_scope(conn, study_uid, StudyScope()) is None
+            if study_gone:
+                self.study_keys.forget_study(conn, study_uid)
         for location in locations:
             self.blobs.delete(location.blob_name)
+        if study_gone:
+            self.study_keys.shred_pending()
+        else:
+            key_names = {parse_key_ref(loc.kek_id)[0] for loc in locations}
+            for name in key_names:
+                rewrap_key(self.engine, self.keys, name, rotate=True)
         return len(locations)
+
+    def delete_patient(self, ctx: RequestContext, patient_id: str,
+                       issuer: str = "") -> int:
+        """Delete every study of a patient (each study's key is shredded).
+
+        ``issuer`` empty: the Patient ID under any issuer. Wildcards are not
+        matching here: the ID is compared exactly.
+        """
+        self.policy.require(ctx, Permission.DELETE)
+        if not patient_id or any(c in patient_id for c in "*?\\"):
+            raise InvalidInputError("a patient is deleted by its exact Patient ID")
+        filters = {"PatientID": patient_id, **({"IssuerOfPatientID": issuer} if issuer else {})}
+        with self.engine.connect() as conn:
+            rows = run_query(conn, Query(level=QueryLevel.STUDY, filters=filters))
+        deleted = 0
+        for row in rows:
+            deleted += self.delete(ctx, str(row.get("StudyInstanceUID")))
+        if not deleted:
+            raise NotFoundError("no study of that patient in the archive")
+        return deleted
+
+    # -- keys ------------------------------------------------------------------
+
+    def rotate_keys(self, ctx: RequestContext,
+                    on_progress: ProgressCallback | None = None) -> RotationProgress:
+        """Rotate every study KEK and re-wrap every data key (resumable; see keys/rotation)."""
+        self.policy.require(ctx, Permission.MANAGE_KEYS)
+        self.study_keys.shred_pending()
+        progress = rotate_keys(self.engine, self.keys, on_progress=on_progress)
+        self.record_event(ctx, EventType.KEY_ROTATED, details={
+            "rotation": progress.rotation_id, "keys": progress.keys_done,
+            "rewrapped": progress.instances_rewrapped, "resumed": progress.resumed,
+            "provider": self.keys.kind})
+        return progress
+
+    def key_status(self, ctx: RequestContext) -> dict[str, Any]:
+        """What backs the keys, how many there are, the last rotation (no secret)."""
+        self.policy.require(ctx, Permission.MANAGE_KEYS)
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(key_rotations).order_by(
+                key_rotations.c.id.desc()).limit(1)).first()
+            studies = conn.execute(sa.select(sa.func.count()).select_from(study_keys)).scalar_one()
+        rotation = None if last is None else {
+            "id": last.id, "started_at": last.started_at.isoformat(),
+            "finished_at": last.finished_at.isoformat() if last.finished_at else None,
+            "keys_done": last.keys_done, "keys_total": last.keys_total,
+            "instances_rewrapped": last.instances_rewrapped}
+        return {"provider": self.keys.describe(), "study_keys": int(studies),
+                "pending_shreds": self.study_keys.pending_shreds(), "last_rotation": rotation}
 
 
 def _result(item: StagedInstance, outcome: StoreOutcome) -> StoreResult:

@@ -16,9 +16,9 @@ import enum
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dicomvault.errors import ConfigurationError
@@ -30,6 +30,9 @@ class DuplicatePolicy(enum.StrEnum):
     REJECT = "reject"
     REPLACE = "replace"
     IGNORE_IF_IDENTICAL = "ignore-if-identical"
+
+
+KeyProviderKind = Literal["local", "transit"]
 
 
 def _default_data_dir() -> Path:
@@ -91,6 +94,54 @@ class Settings(BaseSettings):
             "origin: a schema-less URL such as pacs.example-hospital.org/ledger)."
         ),
     )
+    # -- security --
+    key_provider: KeyProviderKind = Field(
+        default="local", description="Who holds the KEKs: local keyring or a Transit KMS.")
+    transit_url: str | None = Field(default=None, description="Vault/OpenBao address.")
+    transit_token: SecretStr | None = Field(default=None, description="Vault/OpenBao token.")
+    transit_mount: str = "transit"
+    transit_key_prefix: str = Field(default="dv-sk-", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    transit_ca_file: Path | None = None
+    access_token_seconds: int = Field(default=600, ge=30, le=86400)
+    refresh_token_hours: int = Field(default=12, ge=1, le=720)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    login_rate_limit: int = Field(default=20, ge=1, description="Failed logins/minute/address.")
+    token_audience: str = Field(default="dicomvault", min_length=1)
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_roles_claim: str = "roles"
+    oidc_role_map: dict[str, list[str]] = Field(default_factory=dict)
+    oidc_username_claim: str = "preferred_username"
+    dimse_ae_roles: dict[str, list[str]] = Field(
+        default_factory=lambda: {"*": ["technologist"]},
+        description="Calling AE title ('*': any other) -> roles of that DICOM peer.")
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    hsts_seconds: int = Field(default=31_536_000, ge=0)
+    allow_plain_http: bool = Field(
+        default=False, description="Serve plain HTTP beyond localhost (behind a TLS proxy).")
+
+    @field_validator("oidc_role_map", "dimse_ae_roles")
+    @classmethod
+    def _roles_are_known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from dicomvault.access.roles import parse_roles
+
+        for roles in value.values():
+            parse_roles(roles)
+        return value
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.key_provider == "transit" and not (self.transit_url and self.transit_token):
+            raise ValueError("key_provider 'transit' needs transit_url and transit_token")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("oidc_issuer needs oidc_audience (this node's client id)")
+        return self
+
     log_level: str = "INFO"
 
     @field_validator("ae_title")
@@ -153,8 +204,9 @@ class Settings(BaseSettings):
         """Every setting as JSON-ready values with secrets masked (``config show``)."""
         view = self.model_dump(mode="json")
         view["database_url"] = _mask_url_password(self.resolved_database_url)
-        if self.keyring_passphrase is not None:
-            view["keyring_passphrase"] = _MASK
+        for secret in ("keyring_passphrase", "transit_token"):
+            if getattr(self, secret) is not None:
+                view[secret] = _MASK
         return view
 
 

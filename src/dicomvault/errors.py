@@ -19,6 +19,7 @@ translation happens in one place per door (``dicomweb/errors.py`` maps to HTTP,
     ├── DuplicateInstanceError      409  0xA900  duplicate refused by policy
     ├── PermissionDeniedError       403  0xA801  caller may not do this
     ├── AuthenticationError         401  0xA801  caller unknown
+    │   └── TooManyAttemptsError    429  0xA801  login locked out / rate limited
     ├── IntegrityError              500  0xC001  blob tag or hash did not verify
     ├── KeyUnavailableError         410  0xC002  key needed to decrypt is gone
     └── OutOfResourcesError         503  0xA700  disk full, read-only, DB away
@@ -130,6 +131,12 @@ class AuthenticationError(DicomVaultError):
 
     http_status = 401
     dimse_status = 0xA801
+
+
+class TooManyAttemptsError(AuthenticationError):
+    """Repeated failed logins: the account is locked or the client rate-limited (429)."""
+
+    http_status = 429
 
 
 class PermissionDeniedError(DicomVaultError):

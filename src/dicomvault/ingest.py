@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from dicomvault.dicom.header import ParsedHeader, parse_incoming
 from dicomvault.errors import DicomVaultError, TooLargeError
 from dicomvault.index.records import InstanceRecord, StoredObject
-from dicomvault.keys import KeyProvider, new_data_key
+from dicomvault.keys import StudyKeys, new_data_key
 from dicomvault.storage import BlobStore, SealingWriter, new_blob_name, seal_bytes
 
 _TAIL_BYTES = 16
@@ -57,7 +57,7 @@ class InstanceUpload:
     def __init__(
         self,
         blobs: BlobStore,
-        keys: KeyProvider,
+        keys: StudyKeys,
         *,
         max_bytes: int,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
@@ -99,7 +99,8 @@ class InstanceUpload:
                 parsed = self._parse_large(total)
             else:
                 parsed = parse_incoming(bytes(self._prefix), total, self._tail)
-            wrapped = self._keys.wrap(self._data_key)
+            # The data key is wrapped by the KEK of the instance's own study (crypto-shredding).
+            wrapped = self._keys.wrap(parsed.study.StudyInstanceUID, self._data_key)
             stored = StoredObject(
                 blob_name=self._writer.name,
                 size=total,

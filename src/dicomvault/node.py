@@ -1,4 +1,4 @@
-"""Assembling a node: settings -> database, keys, blob store, ledger -> Archive.
+"""Assembling a node: settings -> database, keys, blob store, ledger, access -> Archive.
 
 This is the only place that decides which implementation backs each
 subsystem; doors and commands receive the assembled :class:`Archive`.
@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+from dicomvault.access import AccessPolicy, Door, RequestContext
+from dicomvault.access.authn import LoginLimits
+from dicomvault.access.jwt_tokens import AccessTokens, load_signing_key
+from dicomvault.access.oidc import OidcValidator
+from dicomvault.access.service import AccessService
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
 from dicomvault.config import Settings
 from dicomvault.daemon import Daemon
 from dicomvault.index import create_engine_for, upgrade_database
 from dicomvault.index.flusher import LogFlusher
-from dicomvault.keys import LocalKeyring
+from dicomvault.keys import KeyProvider, LocalKeyring
 from dicomvault.keys.files import ensure_private_dir
-from dicomvault.ledger import Ledger, LedgerKeys
+from dicomvault.ledger import EventType, Ledger, LedgerKeys
 from dicomvault.storage import FilesystemBlobStore
 
 log = logging.getLogger(__name__)
@@ -25,9 +31,56 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class NodeNotices:
-    """Things the operator must be told at start (printed by ``serve``)."""
+    """Things the operator must be told at start (printed by the CLI)."""
 
     generated_passphrase: bool
+    #: The generated password of the first ``admin`` account, shown once, or None.
+    initial_admin_password: str | None = None
+
+
+def _key_provider(settings: Settings) -> tuple[KeyProvider, bool]:
+    """The configured key provider and whether it uses a generated passphrase."""
+    if settings.key_provider == "transit":
+        from dicomvault.keys.transit import TransitKeyProvider
+
+        assert settings.transit_url is not None and settings.transit_token is not None
+        verify: bool | str = str(settings.transit_ca_file) if settings.transit_ca_file else True
+        provider = TransitKeyProvider(
+            settings.transit_url, settings.transit_token.get_secret_value(),
+            mount=settings.transit_mount, prefix=settings.transit_key_prefix, verify=verify)
+        return provider, False
+    passphrase = (
+        settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
+    )
+    keyring = LocalKeyring(settings.keys_dir, passphrase)
+    return keyring, keyring.uses_generated_passphrase
+
+
+def _access_service(settings: Settings, archive: Archive) -> AccessService:
+    auth_dir = settings.keys_dir / "auth"
+    ensure_private_dir(auth_dir)
+    tokens = AccessTokens(load_signing_key(auth_dir), issuer=settings.ledger_origin,
+                          audience=settings.token_audience,
+                          lifetime=timedelta(seconds=settings.access_token_seconds))
+    oidc = None
+    if settings.oidc_issuer and settings.oidc_audience:
+        oidc = OidcValidator(issuer=settings.oidc_issuer, audience=settings.oidc_audience,
+                             jwks_url=settings.oidc_jwks_url,
+                             roles_claim=settings.oidc_roles_claim,
+                             role_map=settings.oidc_role_map,
+                             username_claim=settings.oidc_username_claim)
+    limits = LoginLimits(max_failures=settings.login_max_failures,
+                         lockout=timedelta(seconds=settings.login_lockout_seconds),
+                         per_client_per_minute=settings.login_rate_limit,
+                         refresh_lifetime=timedelta(hours=settings.refresh_token_hours))
+
+    def record(actor: str, client: str, kind: EventType,
+               details: dict[str, str | int | bool]) -> None:
+        ctx = RequestContext(actor=actor[:128], door=Door.API, client_address=client)
+        archive.record_event(ctx, kind, details=details)
+
+    return AccessService(archive.engine, archive.policy, tokens, oidc=oidc, limits=limits,
+                         record=record)
 
 
 def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
@@ -36,16 +89,17 @@ def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
     ensure_private_dir(settings.keys_dir)
     engine = create_engine_for(settings.resolved_database_url)
     upgrade_database(engine)
-    passphrase = (
-        settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
-    )
-    keyring = LocalKeyring(settings.keys_dir, passphrase)
+    keys, generated = _key_provider(settings)
     blobs = FilesystemBlobStore(settings.blob_dir, fsync=settings.fsync)
     ledger_keys = LedgerKeys.load_or_create(settings.keys_dir / "ledger")
     ledger = Ledger(ledger_keys, origin=settings.ledger_origin)
     audit = AuditTrail(ledger)
-    archive = Archive(settings, engine, keyring, blobs, audit)
-    return archive, NodeNotices(generated_passphrase=keyring.uses_generated_passphrase)
+    archive = Archive(settings, engine, keys, blobs, audit,
+                      policy=AccessPolicy(settings.dimse_ae_roles))
+    archive.access = _access_service(settings, archive)
+    archive.study_keys.shred_pending()  # keys of deletions a crash or KMS outage left queued
+    password = archive.access.ensure_initial_admin()
+    return archive, NodeNotices(generated_passphrase=generated, initial_admin_password=password)
 
 
 def background_jobs(archive: Archive) -> list[Daemon]:

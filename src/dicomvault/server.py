@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from dicomvault import api, dicomweb
+from dicomvault.api.auth import AuthenticationMiddleware
 from dicomvault.archive import Archive
 from dicomvault.dicomweb.errors import handle_dicomvault_error
 from dicomvault.dicomweb.openapi import build_openapi, render_docs_page
@@ -25,7 +26,8 @@ from dicomvault.errors import DicomVaultError
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """Liveness, without authentication (load balancers and monitoring call it)."""
+    """Liveness, without authentication (load balancers and monitoring call it);
+    every other path but the login needs a bearer token (api/auth.py)."""
     return JSONResponse({"status": "ok"})
 
 
@@ -62,7 +64,12 @@ def create_http_app(archive: Archive) -> Starlette:
             *api.routes(),
             Route("/", root, methods=["GET"]),
         ],
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, hsts_seconds=archive.settings.hsts_seconds),
+            # Every door behind this one check of who is calling (api/auth.py);
+            # what the caller may do is the Archive service's decision.
+            Middleware(AuthenticationMiddleware),
+        ],
         exception_handlers={DicomVaultError: handle_dicomvault_error},
     )
     app.state.archive = archive

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from tests.support.auth import admin_headers
 from tests.support.live import serving
 
 from dicomvault.archive import Archive
@@ -11,7 +12,7 @@ from dicomvault.ledger import VerifierKey
 
 def test_system_names_the_node_and_its_ledger_key(archive: Archive) -> None:
     with serving(archive) as url:
-        response = httpx.get(url + "/api/system")
+        response = httpx.get(url + "/api/system", headers=admin_headers(archive))
     assert response.status_code == 200
     body = response.json()
     assert body["ae_title"] == archive.settings.ae_title

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.auth import admin_headers
 from tests.support.live import serving
 from tests.support.nodes import open_test_node
 
@@ -28,6 +29,7 @@ def server(archive: Archive) -> Iterator[str]:
 
 
 @pytest.fixture
-def http(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=60) as client:
+def http(server: str, archive: Archive) -> Iterator[httpx.Client]:
+    """A client of the live server that authenticates as an admin (tests/support/auth.py)."""
+    with httpx.Client(base_url=server, timeout=60, headers=admin_headers(archive)) as client:
         yield client

@@ -103,8 +103,8 @@ def test_metadata_has_bulk_data_uris_that_resolve(http: httpx.Client) -> None:
     [document] = response.json()
     assert document["00080018"]["Value"] == [pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID]
     pixel_uri = document["7FE00010"]["BulkDataURI"]
-    bulk = httpx.get(pixel_uri, headers={"Accept": "multipart/related; "
-                                         'type="application/octet-stream"'})
+    bulk = http.get(pixel_uri, headers={"Accept": "multipart/related; "
+                                        'type="application/octet-stream"'})
     assert bulk.status_code == 200
     [(_, value)] = _parts(bulk)
     assert value == pydicom.dcmread(io.BytesIO(data)).PixelData
@@ -173,8 +173,13 @@ def test_delete_study_then_it_is_gone(http: httpx.Client) -> None:
     assert http.delete(f"/dicom-web/studies/{ds.StudyInstanceUID}").status_code == 404
 
 
-def test_health_and_docs_need_no_authentication(http: httpx.Client) -> None:
-    assert http.get("/healthz").json() == {"status": "ok"}
+def test_only_health_needs_no_authentication(http: httpx.Client) -> None:
+    anonymous = httpx.Client(base_url=str(http.base_url))
+    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    for path in ("/openapi.json", "/docs", "/dicom-web/studies", "/api/system"):
+        refused = anonymous.get(path)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
     spec = http.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert "/dicom-web/studies" in spec["paths"]

@@ -16,6 +16,7 @@ import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
+from tests.support.auth import admin_headers
 from tests.support.live import serving
 
 from dicomvault.archive import Archive
@@ -46,7 +47,7 @@ def client(tmp_path: Path, database_url: str) -> Iterator[DICOMwebClient]:
     archive: Archive
     archive, _ = open_archive(settings)
     with serving(archive) as url:
-        yield DICOMwebClient(url=f"{url}/dicom-web")
+        yield DICOMwebClient(url=f"{url}/dicom-web", headers=admin_headers(archive))
     archive.engine.dispose()
 
 

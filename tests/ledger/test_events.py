@@ -42,7 +42,7 @@ def test_round_trips_through_bytes_and_is_immutable() -> None:
 
 
 def test_every_event_type_and_door_is_accepted() -> None:
-    assert len(EventType) == 17
+    assert len(EventType) == 18
     for kind in EventType:
         for door in DOORS:
             assert LedgerEvent.from_json(event(type=kind, door=door).to_json()).type is kind

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from dicomvault.access.transport import transport_for
 from dicomvault.archive import Archive
 from dicomvault.server import create_http_app
 
@@ -22,10 +23,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(archive: Archive) -> Iterator[str]:
-    """Serve ``archive`` over HTTP on a free port; yields the base URL (no trailing /)."""
+    """Serve ``archive`` on a free port, with the transport its settings ask for (HTTPS
+    when ``tls_certfile``/``tls_keyfile`` are set); yields the base URL (no trailing /)."""
     port = free_port()
+    transport = transport_for(archive.settings)
     config = uvicorn.Config(create_http_app(archive), host="127.0.0.1", port=port,
-                            log_level="warning", access_log=False, lifespan="off")
+                            log_level="warning", access_log=False, lifespan="off",
+                            **transport.uvicorn_options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -35,7 +39,7 @@ def serving(archive: Archive) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{transport.scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=20)

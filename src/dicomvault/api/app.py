@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
-from dicomvault.api import system
+from dicomvault.api import auth, keys, system, tokens, users
 
 
 def routes() -> list[BaseRoute]:
     return [
         Mount("/api", routes=[
             *system.routes(),
+            *auth.routes(),
+            *users.routes(),
+            *tokens.routes(),
+            *keys.routes(),
         ]),
     ]

@@ -56,7 +56,13 @@ def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
 
 
 def open_node(data_dir: Path | None, **overrides: Any) -> tuple[Archive, NodeNotices]:
-    return open_archive(settings_for(data_dir, **overrides))
+    archive, notices = open_archive(settings_for(data_dir, **overrides))
+    if notices.initial_admin_password is not None:
+        # Printed once, whichever command opened the node first; only its hash is kept.
+        typer.echo(f"created the first account: user 'admin', password "
+                   f"{notices.initial_admin_password}  (shown only this once; change it "
+                   "with: dicomvault users update admin --password-stdin)", err=True)
+    return archive, notices
 
 
 def is_interactive() -> bool:

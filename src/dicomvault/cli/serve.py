@@ -8,14 +8,13 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from dicomvault.access.transport import transport_for
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
 from dicomvault.daemon import DaemonRunner
 from dicomvault.node import background_jobs
 from dicomvault.server import create_http_app
 
 log = logging.getLogger("dicomvault")
-
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @app.command("serve")
@@ -42,9 +41,10 @@ def serve(
             "production should set DICOMVAULT_KEYRING_PASSPHRASE or use a KMS",
             settings.keys_dir,
         )
-    if settings.host not in _LOOPBACK:
-        log.warning("serving plain HTTP on %s: use HTTPS outside localhost", settings.host)
-    url = f"http://{settings.host}:{settings.http_port}"
+    transport = transport_for(settings)
+    for warning in transport.warnings:
+        log.warning("%s", warning)
+    url = f"{transport.scheme}://{settings.host}:{settings.http_port}"
     typer.echo(f"dicomvault is serving {url}/  (DICOMweb at {url}/dicom-web/)", err=False)
     config = uvicorn.Config(
         create_http_app(archive),
@@ -53,6 +53,7 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        **transport.uvicorn_options,
     )
     with DaemonRunner(background_jobs(archive)):
         uvicorn.Server(config).run()

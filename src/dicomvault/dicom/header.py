@@ -154,6 +154,7 @@ def parse_incoming(prefix: bytes, total_size: int, tail: bytes) -> ParsedHeader:
             StudyDescription=_text(ds, "StudyDescription"),
             ReferringPhysicianName=_text(ds, "ReferringPhysicianName"),
             InstitutionName=_text(ds, "InstitutionName"),
+            InstitutionalDepartmentName=_text(ds, "InstitutionalDepartmentName"),
             TimezoneOffsetFromUTC=_text(ds, "TimezoneOffsetFromUTC"),
             SpecificCharacterSet=_text(ds, "SpecificCharacterSet"),
         ),

@@ -1,16 +1,29 @@
-"""Building the RequestContext of an HTTP request (who, through which door, from where)."""
+"""Building the RequestContext of an HTTP request (who, through which door, from where).
+
+The principal was put in ``request.state.principal`` by the authentication
+middleware (:mod:`dicomvault.api.auth`); a break-the-glass reason comes in the
+``X-Break-Glass-Reason`` header.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from dicomvault.access import Door, RequestContext
+from dicomvault.access import Door, Principal, RequestContext
+
+BREAK_GLASS_HEADER = "x-break-glass-reason"
 
 
-def request_context(request: Request) -> RequestContext:
+def request_context(request: Request, door: Door = Door.DICOMWEB) -> RequestContext:
     client = request.client.host if request.client else ""
-    actor = getattr(request.state, "principal", None) or "anonymous"
-    return RequestContext(actor=str(actor), door=Door.DICOMWEB, client_address=client)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return RequestContext(
+        actor=principal.name if principal is not None else "anonymous",
+        door=door,
+        client_address=client,
+        principal=principal,
+        break_glass_reason=request.headers.get(BREAK_GLASS_HEADER),
+    )
 
 
 def base_url(request: Request, public_base_url: str | None) -> str:

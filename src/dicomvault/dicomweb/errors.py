@@ -19,6 +19,8 @@ def error_response(exc: DicomVaultError) -> JSONResponse:
     (``299 <host>: <text>``) is what dcm4chee and Orthanc clients display.
     """
     headers = {"Warning": f'299 dicomvault "{exc.message}"'}
+    if exc.http_status == 401:  # RFC 6750 3: say how to authenticate
+        headers["WWW-Authenticate"] = 'Bearer realm="dicomvault"'
     return JSONResponse(
         {"error": type(exc).__name__, "reason": exc.message},
         status_code=exc.http_status,

@@ -24,6 +24,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from dicomvault.access import Permission
 from dicomvault.archive import Archive, StoreFailure, StoreOutcome, StoreResult
 from dicomvault.dicomweb.context import base_url, request_context
 from dicomvault.dicomweb.media import parse_content_type
@@ -83,6 +84,7 @@ async def stow(request: Request) -> JSONResponse:
     archive: Archive = request.app.state.archive
     settings = archive.settings
     study_uid = request.path_params.get("study")
+    archive.authorize(request_context(request), Permission.STORE)  # before reading the body
     boundary = _boundary_of(request)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:

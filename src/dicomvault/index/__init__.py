@@ -30,6 +30,7 @@ from dicomvault.index.records import (
 )
 from dicomvault.index.results import ResultRow, to_dataset, to_dicom_json
 from dicomvault.index.schema import instances, metadata, patients, series, studies
+from dicomvault.index.scope import StudyScope, study_in_scope
 from dicomvault.index.writer import (
     delete_instances,
     delete_series,
@@ -49,6 +50,7 @@ __all__ = [
     "StoredInstance",
     "StoredObject",
     "StudyAttributes",
+    "StudyScope",
     "count_query",
     "create_engine_for",
     "current_revision",
@@ -68,6 +70,7 @@ __all__ = [
     "run_query",
     "series",
     "studies",
+    "study_in_scope",
     "to_dataset",
     "to_dicom_json",
     "upgrade_database",

@@ -40,6 +40,7 @@ from dicomvault.index.attributes import (
 )
 from dicomvault.index.results import ResultRow, Value
 from dicomvault.index.schema import instances, patients, series, studies
+from dicomvault.index.scope import StudyScope
 
 __all__ = ["Query", "QueryLevel", "count_query", "run_query"]
 
@@ -299,8 +300,16 @@ def _order_by(level: QueryLevel) -> list[ColumnElement[Any]]:
     return [patients.c.PatientID.asc(), patients.c.pk.asc()]
 
 
-def _filtered(query: Query, columns: dict[str, Column[Any]]) -> Select[Any]:
+def _filtered(query: Query, columns: dict[str, Column[Any]],
+              scope: StudyScope | None = None) -> Select[Any]:
     conditions, levels = _conditions(query)
+    if scope is not None and not scope.unrestricted:
+        # Access scope (index/scope.py): out-of-scope studies are neither returned nor counted.
+        if query.level is QueryLevel.PATIENT:
+            conditions.append(scope.patient_condition(patients.c.pk))
+        else:
+            conditions.append(scope.condition())
+            levels.add(QueryLevel.STUDY)
     levels.update(ATTRIBUTES[k].level for k in columns if k in ATTRIBUTES)
     top = min(levels | {query.level}, key=lambda lvl: lvl.depth)
     base = _TABLES[query.level]
@@ -311,10 +320,11 @@ def _filtered(query: Query, columns: dict[str, Column[Any]]) -> Select[Any]:
     return statement.where(*conditions)
 
 
-def run_query(conn: Connection, query: Query) -> list[ResultRow]:
-    """The matches of ``query``, one :class:`ResultRow` each, honouring limit/offset."""
+def run_query(conn: Connection, query: Query, scope: StudyScope | None = None) -> list[ResultRow]:
+    """The matches of ``query`` within ``scope``, one :class:`ResultRow` each, honouring
+    limit/offset."""
     returned = _returned(query)
-    statement = _filtered(query, _columns(returned)).order_by(*_order_by(query.level))
+    statement = _filtered(query, _columns(returned), scope).order_by(*_order_by(query.level))
     if query.limit is not None:
         statement = statement.limit(query.limit)
     if query.offset:
@@ -336,9 +346,9 @@ def run_query(conn: Connection, query: Query) -> list[ResultRow]:
     return results
 
 
-def count_query(conn: Connection, query: Query) -> int:
-    """How many entities match ``query``, ignoring limit and offset."""
-    subquery = _filtered(query, {}).subquery()
+def count_query(conn: Connection, query: Query, scope: StudyScope | None = None) -> int:
+    """How many entities match ``query`` within ``scope``, ignoring limit and offset."""
+    subquery = _filtered(query, {}, scope).subquery()
     return int(conn.execute(select(func.count()).select_from(subquery)).scalar_one())
 
 

@@ -25,6 +25,7 @@ class StudyAttributes:
     StudyDescription: str = ""
     ReferringPhysicianName: str = ""
     InstitutionName: str = ""
+    InstitutionalDepartmentName: str = ""
     TimezoneOffsetFromUTC: str = ""
     SpecificCharacterSet: str = ""
 

@@ -85,6 +85,8 @@ studies = Table(
     Column("ReferringPhysicianName", String(_PN), nullable=False, default=""),
     Column("ReferringPhysicianName_norm", String(_PN), nullable=False, default=""),
     Column("InstitutionName", String(_LO), nullable=False, default=""),
+    # Not a QIDO/C-FIND key: kept for per-study access scope (access/, index/scope.py).
+    Column("InstitutionalDepartmentName", String(_LO), nullable=False, default=""),
     Column("TimezoneOffsetFromUTC", String(_SH), nullable=False, default=""),
     Column("SpecificCharacterSet", String(_LO * 4), nullable=False, default=""),
     Column("ModalitiesInStudy", String(_CS * 8), nullable=False, default=""),

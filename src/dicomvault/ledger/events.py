@@ -52,6 +52,7 @@ class EventType(enum.StrEnum):
     KEY_ROTATED = "key_rotated"
     LOGIN_SUCCEEDED = "login_succeeded"
     LOGIN_FAILED = "login_failed"
+    BREAK_GLASS = "break_glass"  # emergency access outside the principal's scope
     SETTINGS_CHANGED = "settings_changed"
     BACKUP_MADE = "backup_made"
     RESTORE_DONE = "restore_done"

@@ -13,6 +13,8 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import dicomvault.access.schema
+import dicomvault.keys.schema  # noqa: F401  (declare their tables on the shared metadata)
 from dicomvault.index.database import create_engine_for
 from dicomvault.index.schema import metadata
 
