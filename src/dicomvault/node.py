@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from dicomvault.access import system_context
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
 from dicomvault.config import Settings
-from dicomvault.index import create_engine_for, upgrade_database
+from dicomvault.daemon import Daemon
+from dicomvault.index import create_engine_for, upgrade_database, write_transaction
 from dicomvault.keys import LocalKeyring
 from dicomvault.keys.files import ensure_private_dir
 from dicomvault.ledger import Ledger, LedgerKeys
+from dicomvault.ledger.checkpointer import CheckpointDaemon
+from dicomvault.ledger.service import LedgerService
 from dicomvault.storage import FilesystemBlobStore
 
 log = logging.getLogger(__name__)
@@ -43,4 +47,25 @@ def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
     ledger = Ledger(ledger_keys, origin=settings.ledger_origin)
     audit = AuditTrail(ledger)
     archive = Archive(settings, engine, keyring, blobs, audit)
+    with write_transaction(engine) as conn:
+        audit.settings_in_force(conn, system_context(), _recorded_settings(settings))
     return archive, NodeNotices(generated_passphrase=keyring.uses_generated_passphrase)
+
+
+#: Settings that say how one process listens or logs, not how the archive behaves.
+_PROCESS_SETTINGS = frozenset({"host", "http_port", "dicom_port", "log_level", "data_dir"})
+
+
+def _recorded_settings(settings: Settings) -> dict[str, object]:
+    return {key: value for key, value in settings.public_view().items()
+            if key not in _PROCESS_SETTINGS}
+
+
+def background_jobs(archive: Archive) -> list[Daemon]:
+    """The jobs ``serve`` runs beside the doors (checkpoints, audit forwarding...)."""
+    settings = archive.settings
+    ledger = LedgerService(archive.engine, archive.audit.ledger)
+    jobs: list[Daemon] = []
+    if settings.ledger_checkpoint_interval_seconds > 0:
+        jobs.append(CheckpointDaemon(ledger, settings.ledger_checkpoint_interval_seconds))
+    return jobs
