@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dicomvault.access import system_context
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
+from dicomvault.audit.forwarder import forwarder_for
 from dicomvault.config import Settings
 from dicomvault.daemon import Daemon
 from dicomvault.index import create_engine_for, upgrade_database, write_transaction
@@ -68,4 +69,7 @@ def background_jobs(archive: Archive) -> list[Daemon]:
     jobs: list[Daemon] = []
     if settings.ledger_checkpoint_interval_seconds > 0:
         jobs.append(CheckpointDaemon(ledger, settings.ledger_checkpoint_interval_seconds))
+    forwarder = forwarder_for(settings, ledger)
+    if forwarder is not None:
+        jobs.append(forwarder)
     return jobs

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
-from dicomvault.api import system
+from dicomvault.api import audit, ledger, system
 
 
 def routes() -> list[BaseRoute]:
     return [
         Mount("/api", routes=[
             *system.routes(),
+            *ledger.routes(),
+            *audit.routes(),
         ]),
     ]

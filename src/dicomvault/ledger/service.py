@@ -29,7 +29,7 @@ from dicomvault.ledger.identifiers import SOP
 from dicomvault.ledger.log import Ledger, LedgerEntry
 from dicomvault.ledger.merkle import VerificationError
 from dicomvault.ledger.remote import PartnerLog
-from dicomvault.ledger.schema import ledger_checkpoints, ledger_partners
+from dicomvault.ledger.schema import ledger_checkpoints, ledger_cursors, ledger_partners
 from dicomvault.ledger.verify import (
     verify_checkpoint_consistency,
     verify_event_inclusion,
@@ -170,6 +170,21 @@ class LedgerService:
         """The proof bundle that a file (SOP UID, SHA-256) is exactly what was archived."""
         subject = self.ledger.identifiers.subject(SOP, sop_instance_uid)
         return self.proof_bundle(self.stored_event_for(subject, data_sha256))
+
+    # -- consumers of the log ---------------------------------------------------------
+
+    def cursor(self, name: str) -> int:
+        """Where the consumer ``name`` (e.g. the syslog forwarder) resumes: an entry index."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(ledger_cursors.c.next_index)
+                                 .where(ledger_cursors.c.name == name)).scalar_one_or_none()
+        return 0 if value is None else int(value)
+
+    def advance_cursor(self, name: str, next_index: int) -> None:
+        """Record that consumer ``name`` has handled every entry before ``next_index``."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(sa.delete(ledger_cursors).where(ledger_cursors.c.name == name))
+            conn.execute(sa.insert(ledger_cursors).values(name=name, next_index=next_index))
 
     # -- verification -------------------------------------------------------------------
 

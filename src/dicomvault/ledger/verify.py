@@ -167,8 +167,12 @@ def verify_proof_bundle(
     file_bytes: bytes | None = None,
     *,
     trusted_key: VerifierKey | str | None = None,
+    file_sha256: str | None = None,
 ) -> VerifiedEvent:
     """Verify a proof bundle and, if ``file_bytes`` is given, the file against it.
+
+    ``file_sha256`` (hex) may stand for ``file_bytes`` when the caller hashed
+    a large file itself, in chunks.
 
     A bundle carries its log's verifier key for convenience, but a key that
     travels with the proof proves nothing by itself: pass ``trusted_key`` (the
@@ -196,10 +200,12 @@ def verify_proof_bundle(
     parsed = _event_object(event, "bundled event")
     file_matches = False
     if file_bytes is not None:
+        file_sha256 = hashlib.sha256(file_bytes).hexdigest()
+    if file_sha256 is not None:
         details = parsed.get("details")
         if parsed.get("type") != _STORED or not isinstance(details, dict):
             raise VerificationError("bundled event is not an instance_stored event")
-        if details.get(_CONTENT_HASH) != hashlib.sha256(file_bytes).hexdigest():
+        if details.get(_CONTENT_HASH) != file_sha256:
             raise VerificationError("file's SHA-256 differs from the archived content hash")
         file_matches = True
     return VerifiedEvent(index, checkpoint, parsed, file_matches)
