@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.ledger.conftest import ORIGIN, make_event

@@ -3,8 +3,8 @@
 Node A imports real files and serves HTTP; the auditor kept A's public key
 (``ledger export-key``) and its checkpoints; node B witnesses A with
 ``dicomvault ledger witness URL`` (both are real ``dicomvault``
-subprocesses) and last saw the checkpoint taken just before the tamper. Then an attacker with database access tampers with A's
-ledger rows. Each drill checks that:
+subprocesses) and last saw the checkpoint taken just before the tamper.
+Then an attacker with database access tampers with A's ledger rows. Each drill checks that:
 
 * ``dicomvault ledger verify --key <kept key> --checkpoint <kept note>`` on A
   exits 1 and says what failed;
@@ -164,9 +164,9 @@ def witness_alarms(drill: Drill, *extra: str) -> str:
     result = dicomvault(drill.node_b, "ledger", "witness", drill.url, *extra)
     assert result.returncode == ALARM, result.stdout + result.stderr
     assert "ALARM" in result.stderr
-    with open_test_node(drill.node_b, f"sqlite:///{drill.node_b / 'index.sqlite3'}") as b:
-        with b.engine.connect() as conn:
-            kinds = [e.event.type for e in b.audit.ledger.entries(conn, 0, 100)]
+    with open_test_node(drill.node_b, f"sqlite:///{drill.node_b / 'index.sqlite3'}") as b, \
+            b.engine.connect() as conn:
+        kinds = [e.event.type for e in b.audit.ledger.entries(conn, 0, 100)]
     assert kinds[-1] is EventType.WITNESS_ALARM
     return result.stderr
 
