@@ -3,13 +3,14 @@ ATNA forwarder to a syslog collector (a real server subprocess, a UDP collector 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -62,10 +63,10 @@ def _status(url: str) -> int:
         return 0
 
 
-def _until(condition: object, what: str, seconds: float = 60) -> None:
+def _until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
@@ -91,10 +92,8 @@ def test_serve_signs_checkpoints_and_forwards_audit_messages(
     received: list[bytes] = []
 
     def got_both() -> bool:
-        try:
+        with contextlib.suppress(TimeoutError):
             received.append(collector.recv(65535))
-        except TimeoutError:
-            pass
         return len(received) >= 2
 
     _until(got_both, "two audit messages")
