@@ -46,8 +46,8 @@ def _events(ledger: Ledger, start: int, count: int) -> list[LedgerEvent]:
         result.append(LedgerEvent(
             type=EventType.INSTANCE_STORED, actor="modality-ct1", door="DIMSE",
             client="127.0.0.1", time="2025-06-01T08:00:00.000000Z",
-            subjects=(hasher.hash("study", uid[:-3]), hasher.hash("series", uid[:-1]),
-                      hasher.hash("sop", uid)),
+            subjects=(hasher.subject("study", uid[:-3]), hasher.subject("series", uid[:-1]),
+                      hasher.subject("sop", uid)),
             details={"content_sha256": hashlib.sha256(uid.encode()).hexdigest(),
                      "size": 524_288 + number % 1000, "sop_class": "1.2.840.10008.5.1.4.1.1.2",
                      "transfer_syntax": "1.2.840.10008.1.2.1"},

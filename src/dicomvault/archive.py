@@ -321,7 +321,7 @@ class Archive:
                         old = replace_instance(conn, item.record())
                         if old is not None:
                             obsolete_blobs.append(old.blob_name)
-                self.audit.instances_stored(conn, ctx, to_insert)
+                self.audit.instances_stored(conn, ctx, to_insert, replaced)
         except DicomVaultError:
             self._discard(accepted)
             raise
@@ -400,6 +400,16 @@ class Archive:
         with write_transaction(self.engine) as conn:
             self.audit.record(conn, ctx, kind, study=study, series=series, sop=sop,
                               patient=patient, details=details)
+
+    def record_export(self, ctx: RequestContext, locations: Sequence[InstanceLocation],
+                      destination: str) -> None:
+        """Record that ``locations`` are being released outside the archive (as files...).
+
+        Recorded before the bytes leave: an export that fails half-way is
+        over-reported, never hidden.
+        """
+        with write_transaction(self.engine) as conn:
+            self.audit.instances_exported(conn, ctx, locations, destination)
 
     # -- find ------------------------------------------------------------------
 

@@ -141,6 +141,31 @@ class Settings(BaseSettings):
         if self.oidc_issuer and not self.oidc_audience:
             raise ValueError("oidc_issuer needs oidc_audience (this node's client id)")
         return self
+    # -- ledger --
+    ledger_checkpoint_interval_seconds: float = Field(
+        default=300, ge=0,
+        description="Sign a ledger checkpoint this often when the log grew; 0 turns it off.",
+    )
+    audit_syslog_url: str | None = Field(
+        default=None,
+        description=(
+            "Audit record collector (IHE ATNA): tls://host:6514 (RFC 5425) or udp://host:514 "
+            "(RFC 5426). Unset: audit messages are not forwarded."
+        ),
+    )
+    audit_syslog_ca_file: Path | None = Field(
+        default=None, description="CA certificates that verify the collector (TLS); "
+                                  "default: the system's."
+    )
+    audit_syslog_client_cert: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS with the collector."
+    )
+    audit_syslog_client_key: Path | None = Field(
+        default=None, description="Private key (PEM) of the client certificate."
+    )
+    audit_syslog_interval_seconds: float = Field(
+        default=10, gt=0, description="How often new ledger events are forwarded."
+    )
 
     log_level: str = "INFO"
 
@@ -158,6 +183,16 @@ class Settings(BaseSettings):
         if not value.isprintable() or value != value.strip() or "+" in value:
             raise ValueError("ledger_origin must be one printable line without '+' or "
                              "surrounding spaces (it names the checkpoint signer)")
+        return value
+
+    @field_validator("audit_syslog_url")
+    @classmethod
+    def _syslog_url_is_supported(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme, sep, rest = value.partition("://")
+            host, _, port = rest.rpartition(":")
+            if scheme not in ("tls", "udp") or not sep or not host or not port.isdigit():
+                raise ValueError("audit_syslog_url must be tls://host:port or udp://host:port")
         return value
 
     @field_validator("database_url")

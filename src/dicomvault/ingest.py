@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dicomvault.dicom.header import ParsedHeader, parse_incoming
+from dicomvault.dicom.pixel_hash import PixelDataHasher, file_pixel_sha256, hasher_after_header
 from dicomvault.errors import DicomVaultError, TooLargeError
 from dicomvault.index.records import InstanceRecord, StoredObject
 from dicomvault.keys import StudyKeys, new_data_key
@@ -32,6 +33,8 @@ class StagedInstance:
 
     parsed: ParsedHeader
     stored: StoredObject
+    #: SHA-256 of the Pixel Data value (:mod:`dicomvault.dicom.pixel_hash`), if any.
+    pixel_sha256: str | None = None
 
     @property
     def sop_instance_uid(self) -> str:
@@ -71,6 +74,9 @@ class InstanceUpload:
         self._prefix = bytearray()
         self._tail = b""
         self._done = False
+        # Files beyond the buffer: pixel data hashed as it streams past (started once the
+        # buffered header shows where it begins).
+        self._pixels: PixelDataHasher | None = None
 
     @property
     def size(self) -> int:
@@ -85,10 +91,18 @@ class InstanceUpload:
         except DicomVaultError:
             self.abort()
             raise
-        room = self._buffer_limit - len(self._prefix)
-        if room > 0:
-            self._prefix += chunk[:room]
+        kept = max(self._buffer_limit - len(self._prefix), 0)
+        if kept:
+            self._prefix += chunk[:kept]
         self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+        try:
+            if self._pixels is None and len(self._prefix) >= self._buffer_limit:
+                self._pixels = hasher_after_header(bytes(self._prefix))
+            if self._pixels is not None:
+                self._pixels.update(chunk[kept:])
+        except DicomVaultError:
+            self.abort()
+            raise
 
     def finish(self) -> StagedInstance:
         """Validate and make durable; aborts (nothing left behind) on any failure."""
@@ -97,8 +111,11 @@ class InstanceUpload:
             total = self._sealer.size
             if len(self._prefix) < total and total > self._buffer_limit:
                 parsed = self._parse_large(total)
+                pixel_sha256 = self._pixels.hexdigest() if self._pixels else None
             else:
                 parsed = parse_incoming(bytes(self._prefix), total, self._tail)
+                pixel_sha256 = file_pixel_sha256(bytes(self._prefix), parsed.pixel_offset,
+                                                 parsed.instance.TransferSyntaxUID)
             # The data key is wrapped by the KEK of the instance's own study (crypto-shredding).
             wrapped = self._keys.wrap(parsed.study.StudyInstanceUID, self._data_key)
             stored = StoredObject(
@@ -114,7 +131,7 @@ class InstanceUpload:
             self.abort()
             raise
         self._done = True
-        return StagedInstance(parsed=parsed, stored=stored)
+        return StagedInstance(parsed=parsed, stored=stored, pixel_sha256=pixel_sha256)
 
     def _parse_large(self, total: int) -> ParsedHeader:
         parsed = parse_incoming(bytes(self._prefix), total, self._tail)

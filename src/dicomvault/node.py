@@ -10,20 +10,23 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dicomvault.access import AccessPolicy, Door, RequestContext
+from dicomvault.access import AccessPolicy, Door, RequestContext, system_context
 from dicomvault.access.authn import LoginLimits
 from dicomvault.access.jwt_tokens import AccessTokens, load_signing_key
 from dicomvault.access.oidc import OidcValidator
 from dicomvault.access.service import AccessService
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
+from dicomvault.audit.forwarder import forwarder_for
 from dicomvault.config import Settings
 from dicomvault.daemon import Daemon
-from dicomvault.index import create_engine_for, upgrade_database
+from dicomvault.index import create_engine_for, upgrade_database, write_transaction
 from dicomvault.index.flusher import LogFlusher
 from dicomvault.keys import KeyProvider, LocalKeyring
 from dicomvault.keys.files import ensure_private_dir
 from dicomvault.ledger import EventType, Ledger, LedgerKeys
+from dicomvault.ledger.checkpointer import CheckpointDaemon
+from dicomvault.ledger.service import LedgerService
 from dicomvault.storage import FilesystemBlobStore
 
 log = logging.getLogger(__name__)
@@ -99,12 +102,31 @@ def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
     archive.access = _access_service(settings, archive)
     archive.study_keys.shred_pending()  # keys of deletions a crash or KMS outage left queued
     password = archive.access.ensure_initial_admin()
+    with write_transaction(engine) as conn:
+        audit.settings_in_force(conn, system_context(), _recorded_settings(settings))
     return archive, NodeNotices(generated_passphrase=generated, initial_admin_password=password)
 
 
+#: Settings that say how one process listens or logs, not how the archive behaves.
+_PROCESS_SETTINGS = frozenset({"host", "http_port", "dicom_port", "log_level", "data_dir"})
+
+
+def _recorded_settings(settings: Settings) -> dict[str, object]:
+    return {key: value for key, value in settings.public_view().items()
+            if key not in _PROCESS_SETTINGS}
+
+
 def background_jobs(archive: Archive) -> list[Daemon]:
-    """The jobs a serving node runs beside its doors (see :mod:`dicomvault.daemon`)."""
+    """The jobs ``serve`` runs beside the doors (see :mod:`dicomvault.daemon`): log flush,
+    checkpoints, audit forwarding..."""
+    settings = archive.settings
+    ledger = LedgerService(archive.engine, archive.audit.ledger)
     jobs: list[Daemon] = []
-    if not archive.settings.flush_access_events:
+    if not settings.flush_access_events:
         jobs.append(LogFlusher(archive.engine))
+    if settings.ledger_checkpoint_interval_seconds > 0:
+        jobs.append(CheckpointDaemon(ledger, settings.ledger_checkpoint_interval_seconds))
+    forwarder = forwarder_for(settings, ledger)
+    if forwarder is not None:
+        jobs.append(forwarder)
     return jobs

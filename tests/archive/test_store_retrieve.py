@@ -194,4 +194,4 @@ def test_record_event_appends_one_hashed_event(archive: Archive) -> None:
     assert event.type is EventType.BACKUP_MADE
     assert event.details["objects"] == 3
     assert b"1.2.3.4" not in entry.data
-    assert event.subjects == (archive.audit.ledger.identifiers.hash("study", "1.2.3.4"),)
+    assert event.subjects == (archive.audit.ledger.identifiers.subject("study", "1.2.3.4"),)

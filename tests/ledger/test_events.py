@@ -8,10 +8,10 @@ import hmac
 import pytest
 
 from dicomvault.ledger import EventType, IdentifierHasher, LedgerEvent
-from dicomvault.ledger.events import DOORS, EventFormatError, utc_now
+from dicomvault.ledger.events import DETAILS, DOORS, EventFormatError, utc_now
 
 KEY = bytes(range(32))
-SUBJECT = IdentifierHasher(KEY).hash("study", "1.2.840.113619.2.55.3")
+SUBJECT = IdentifierHasher(KEY).subject("study", "1.2.840.113619.2.55.3")
 
 
 def event(**overrides: object) -> LedgerEvent:
@@ -42,7 +42,8 @@ def test_round_trips_through_bytes_and_is_immutable() -> None:
 
 
 def test_every_event_type_and_door_is_accepted() -> None:
-    assert len(EventType) == 18
+    assert len(EventType) == 19
+    assert set(DETAILS) == set(EventType)  # every type documents its details
     for kind in EventType:
         for door in DOORS:
             assert LedgerEvent.from_json(event(type=kind, door=door).to_json()).type is kind
@@ -55,6 +56,7 @@ def test_every_event_type_and_door_is_accepted() -> None:
     {"time": "2025-03-01T12:00:00+01:00"},
     {"subjects": ("1.2.840.10008",)},  # a raw UID is PHI-adjacent: only keyed hashes
     {"subjects": (SUBJECT.upper(),)},
+    {"subjects": (SUBJECT.partition(":")[2],)},  # untyped: the kind must be said
     {"details": {"ratio": 0.5}},
     {"details": {"nested": {"a": 1}}},
     {"version": 2},

@@ -29,7 +29,20 @@ H = bytes.fromhex
 INCLUSION_0_OF_8 = [H("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"),
                     H("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
                     H("6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4")]
+# Audit paths of the same suite: (leaf index, tree size) -> path.
+INCLUSION = {
+    (0, 1): [],
+    (0, 8): INCLUSION_0_OF_8,
+    (5, 8): [H("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
+             H("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
+             H("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7")],
+    (2, 3): [H("fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125")],
+    (1, 5): [H("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"),
+             H("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
+             H("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b")],
+}
 CONSISTENCY = {
+    (1, 1): [],
     (1, 8): INCLUSION_0_OF_8,
     (6, 8): [H("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"),
              H("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
@@ -80,6 +93,13 @@ def test_roots_match_the_reference_vectors(size: int) -> None:
     assert merkle.root_hash(getter(LEAVES), size) == ROOTS[size - 1]
     assert merkle.root_from_leaf_hashes(merkle.leaf_hash(d) for d in LEAVES[:size]) == (
         size, ROOTS[size - 1])
+
+
+@pytest.mark.parametrize(("index", "size"), sorted(INCLUSION))
+def test_inclusion_vectors(index: int, size: int) -> None:
+    proof = merkle.inclusion_proof(getter(LEAVES), index, size)
+    assert proof == INCLUSION[(index, size)] == reference.path(index, LEAVES[:size])
+    merkle.verify_inclusion(index, size, merkle.leaf_hash(LEAVES[index]), proof, ROOTS[size - 1])
 
 
 def test_inclusion_vector_and_verification() -> None:

@@ -33,7 +33,7 @@ MR_FILE = Path(str(get_testdata_file("MR_small.dcm")))
 def store_events(engine: sa.Engine, ledger: Ledger) -> int:
     """Ten searches around one instance_stored event for CT_small.dcm; its index."""
     digest = hashlib.sha256(CT_FILE.read_bytes()).hexdigest()
-    stored = make_event(5, (ledger.identifiers.hash("sop", "1.3.6.1.4.1.5962.1.1.1.1.1"),),
+    stored = make_event(5, (ledger.identifiers.subject("sop", "1.3.6.1.4.1.5962.1.1.1.1.1"),),
                         kind=EventType.INSTANCE_STORED, content_sha256=digest)
     with write_transaction(engine) as conn:
         indexes = ledger.append(conn, [*map(make_event, range(5)), stored,

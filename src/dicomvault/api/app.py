@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
-from dicomvault.api import auth, keys, system, tokens, users
+from dicomvault.api import audit, auth, keys, ledger, system, tokens, users
 
 
 def routes() -> list[BaseRoute]:
@@ -15,5 +15,7 @@ def routes() -> list[BaseRoute]:
             *users.routes(),
             *tokens.routes(),
             *keys.routes(),
+            *ledger.routes(),
+            *audit.routes(),
         ]),
     ]

@@ -15,6 +15,7 @@ decided by the Archive service, never here.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anyio
@@ -34,6 +35,21 @@ from dicomvault.errors import AuthenticationError
 #: added here by the UI; everything else, /docs and /openapi.json included, is closed.
 PUBLIC_PATHS = frozenset({"/healthz", "/api/auth/login", "/api/auth/refresh",
                           "/api/auth/logout", "/"})
+#: Ledger resources anyone may GET: signed checkpoints, the verifier keys and the
+#: proofs, which are hashes only (no PHI, no staff names), as a Certificate
+#: Transparency log publishes them. Partner institutions witnessing this log need
+#: no account here.
+PUBLIC_READS = (
+    re.compile(r"/api/ledger/(checkpoint|public-key|consistency-proof)"),
+    re.compile(r"/api/ledger/entries/[0-9]+/inclusion-proof"),
+)
+
+
+def is_public(method: str, path: str, public_paths: frozenset[str] = PUBLIC_PATHS) -> bool:
+    """Whether a request needs no credentials (see :data:`PUBLIC_PATHS`, :data:`PUBLIC_READS`)."""
+    if path in public_paths:
+        return True
+    return method == "GET" and any(pattern.fullmatch(path) for pattern in PUBLIC_READS)
 
 
 def _bearer(scope: Scope) -> str:
@@ -60,7 +76,8 @@ class AuthenticationMiddleware:
         self.public_paths = public_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public_paths:
+        if scope["type"] != "http" or is_public(scope["method"], scope["path"],
+                                                 self.public_paths):
             await self.app(scope, receive, send)
             return
         archive: Archive = scope["app"].state.archive

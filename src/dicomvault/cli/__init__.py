@@ -8,7 +8,16 @@ directory: SQLite in WAL mode and the shared keyring allow both at once.
 
 from __future__ import annotations
 
-from dicomvault.cli import config_cmd, data, keys, serve, tokens, users  # noqa: F401  (registers commands)  # noqa: F401  (registers commands)
+from dicomvault.cli import (  # noqa: F401  (each module registers its commands)
+    audit,
+    config_cmd,
+    data,
+    keys,
+    ledger,
+    serve,
+    tokens,
+    users,
+)
 from dicomvault.cli.common import app
 
 

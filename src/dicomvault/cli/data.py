@@ -106,7 +106,8 @@ def export_study(
     """Write every instance of a study as Part 10 files: DIR/<series UID>/<SOP UID>.dcm."""
     archive, _ = open_node(data_dir)
     ctx = system_context(Door.CLI, actor="cli")
-    locations = archive.locate(ctx, study_uid)
+    locations = archive.locate(ctx, study_uid, record_access=False)
+    archive.record_export(ctx, locations, destination="file")
     for location in locations:
         target = directory / location.series_instance_uid / f"{location.sop_instance_uid}.dcm"
         target.parent.mkdir(parents=True, exist_ok=True)

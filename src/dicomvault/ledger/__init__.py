@@ -12,6 +12,11 @@ Public names (the rest is behind them)::
     LEDGER_TABLES    the tables (on the index's shared metadata)
     verify_*         the standalone verifier (:mod:`dicomvault.ledger.verify`)
 
+Beside them: :mod:`.service` (``LedgerService``, whole operations for doors:
+checkpoints, proofs, verification, witnessing a partner over HTTP with
+:mod:`.remote`), :mod:`.checkpointer` (the checkpoint daemon) and
+:mod:`.derived` (the subject and event indexes the audit views use).
+
 The database-backed names are imported lazily, so that the standalone
 verifier (``dicomvault.ledger.verify`` and the pure modules it uses) can run
 where SQLAlchemy is not installed.

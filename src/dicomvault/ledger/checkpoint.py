@@ -5,6 +5,11 @@ A checkpoint body is three lines (C2SP tlog-checkpoint)::
     <origin>
     <tree size, decimal>
     <base64 root hash>
+    Timestamp: <seconds since the POSIX epoch>
+
+the last being an extension line (tlog-checkpoint allows them after the
+root) that says when the log had that size; it is optional when parsing and
+no other extension line is accepted.
 
 followed by a blank line and one signature line per signer (C2SP
 signed-note)::
@@ -47,6 +52,7 @@ _DASH = "\u2014"  # EM DASH, signed-note signature line prefix
 _NAME = re.compile(r"[^\s+]+")
 _COSIGNATURE_HEADER = b"cosignature/v1\n"
 _MAX_SIGNATURES = 100
+_TIMESTAMP = "Timestamp: "
 
 
 def _b64(data: bytes) -> str:
@@ -54,10 +60,19 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str, what: str) -> bytes:
+    """Strict base64: the only accepted spelling is the canonical one.
+
+    ``b64decode`` ignores the unused low bits of the last character, so
+    without the round-trip check several texts would decode to one value
+    and a one-bit change of a signed note could go unnoticed.
+    """
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise VerificationError(f"{what} is not valid base64") from exc
+    if _b64(data) != text:
+        raise VerificationError(f"{what} is not canonical base64")
+    return data
 
 
 def _check_name(name: str) -> None:
@@ -78,10 +93,13 @@ class Checkpoint:
     origin: str
     size: int
     root_hash: bytes
+    #: When the log signed it (POSIX seconds), if the note says.
+    timestamp: int | None = None
 
     def body(self) -> bytes:
         """The note body the signatures cover (including the final newline)."""
-        return f"{self.origin}\n{self.size}\n{_b64(self.root_hash)}\n".encode()
+        extension = "" if self.timestamp is None else f"{_TIMESTAMP}{self.timestamp}\n"
+        return f"{self.origin}\n{self.size}\n{_b64(self.root_hash)}\n{extension}".encode()
 
 
 def parse_checkpoint_body(body: bytes) -> Checkpoint:
@@ -91,17 +109,27 @@ def parse_checkpoint_body(body: bytes) -> Checkpoint:
     except UnicodeDecodeError as exc:
         raise VerificationError("checkpoint is not UTF-8") from exc
     lines = text.split("\n")
-    if len(lines) != 4 or lines[3] != "":
-        raise VerificationError("checkpoint body must be exactly origin, size and root lines")
+    if len(lines) not in (4, 5) or lines[-1] != "":
+        raise VerificationError("checkpoint body must be origin, size, root and timestamp lines")
     origin, size_text, root_text = lines[:3]
-    if not origin or not size_text.isascii() or not size_text.isdigit() or (
-        size_text != "0" and size_text.startswith("0")
-    ):
+    timestamp = _timestamp(lines[3]) if len(lines) == 5 else None
+    if not origin or not _is_decimal(size_text):
         raise VerificationError("checkpoint origin or size line is malformed")
     root = _unb64(root_text, "checkpoint root hash")
     if len(root) != HASH_SIZE:
         raise VerificationError("checkpoint root hash is not 32 bytes")
-    return Checkpoint(origin, int(size_text), root)
+    return Checkpoint(origin, int(size_text), root, timestamp)
+
+
+def _is_decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0"))
+
+
+def _timestamp(line: str) -> int:
+    value = line.removeprefix(_TIMESTAMP)
+    if value == line or not _is_decimal(value):
+        raise VerificationError("checkpoint extension line is not 'Timestamp: <seconds>'")
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,14 @@ are HMAC values from :class:`~dicomvault.ledger.identifiers.IdentifierHasher`,
 never UIDs or patient IDs, so a published ledger reveals no PHI.
 
 Schema version 1 (``"v": 1``) members: ``type``, ``actor``, ``door``,
-``client``, ``time`` (UTC RFC 3339 with ``Z``), ``subjects`` (lowercase hex
-HMAC-SHA256 values) and ``details`` (a flat object of str/int/bool). For an
-``instance_stored`` event ``details["content_sha256"]`` is the SHA-256 of the
-archived file, which is what a proof bundle checks an image against.
+``client``, ``time`` (UTC RFC 3339 with ``Z``), ``subjects`` and ``details``
+(a flat object of str/int/bool; :data:`DETAILS` lists the members each type
+carries). A subject is ``"<kind>:<HMAC-SHA256 hex>"`` (kind ``patient``,
+``study``, ``series``, ``sop``...): typed, so that audit exports can say
+which participant object it is, yet free of PHI. For an ``instance_stored``
+event ``details["content_sha256"]`` is the SHA-256 of the archived file (what
+a proof bundle checks an image against) and ``details["pixel_sha256"]`` the
+SHA-256 of its Pixel Data value, which survives header edits.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from dicomvault.ledger.canonical import JSONValue, canonical_json, parse_canonic
 SCHEMA_VERSION = 1
 #: The details member holding a stored file's SHA-256 (hex).
 CONTENT_HASH = "content_sha256"
+#: The details member holding the SHA-256 (hex) of the Pixel Data element's value.
+PIXEL_HASH = "pixel_sha256"
 #: The doors a request can come through (matches ``dicomvault.access.Door`` values).
 DOORS = frozenset({"DIMSE", "DICOMweb", "CLI", "UI", "API", "system"})
 
 _RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
-_SUBJECT = re.compile(r"[0-9a-f]{64}")
+_SUBJECT = re.compile(r"[a-z][a-z0-9_]*:[0-9a-f]{64}")
 _MEMBERS = frozenset({"v", "type", "actor", "door", "client", "time", "subjects", "details"})
 
 DetailValue = str | int | bool
@@ -58,6 +64,46 @@ class EventType(enum.StrEnum):
     RESTORE_DONE = "restore_done"
     CHECKPOINT_WITNESSED = "checkpoint_witnessed"
     WITNESS_ALARM = "witness_alarm"
+    AUDIT_LOG_USED = "audit_log_used"
+
+
+#: The ``details`` members each event type carries (a member may be absent when
+#: it does not apply, e.g. ``pixel_sha256`` of an instance without pixel data).
+#: Producers outside this package (sharing, keys, access, backup, codecs) record
+#: through ``Archive.record_event`` with these names; ``docs/ledger.md`` explains them.
+DETAILS: Mapping[EventType, tuple[str, ...]] = MappingProxyType({
+    EventType.INSTANCE_STORED: ("content_sha256", "pixel_sha256", "size", "sop_class",
+                                "transfer_syntax", "outcome"),
+    EventType.INSTANCE_RETRIEVED: ("content_sha256", "sop_class", "transfer_syntax"),
+    EventType.SEARCHED: ("level", "matching_keys", "matches"),
+    EventType.EXPORTED: ("content_sha256", "sop_class", "destination"),
+    EventType.TRANSCODED: ("content_sha256", "from_transfer_syntax", "to_transfer_syntax",
+                           "result_sha256"),
+    EventType.DELETED: ("content_sha256", "sop_class"),
+    EventType.SHARED: ("share_id", "grantee", "purpose", "expires"),
+    EventType.SHARE_USED: ("share_id", "grantee"),
+    EventType.SHARE_REVOKED: ("share_id", "grantee"),
+    EventType.KEY_ROTATED: ("old_key_id", "new_key_id", "rewrapped"),
+    EventType.LOGIN_SUCCEEDED: ("method",),
+    EventType.LOGIN_FAILED: ("method", "reason"),
+    EventType.SETTINGS_CHANGED: ("changed", "settings_sha256", "setting_hashes"),
+    EventType.BACKUP_MADE: ("target", "ledger_size", "instances"),
+    EventType.RESTORE_DONE: ("source", "ledger_size", "instances"),
+    EventType.CHECKPOINT_WITNESSED: ("origin", "tree_size", "root_hash", "previous_size"),
+    EventType.WITNESS_ALARM: ("origin", "tree_size", "root_hash", "previous_size", "reason"),
+    EventType.AUDIT_LOG_USED: ("view", "filters", "results"),
+    EventType.BREAK_GLASS: ("operation", "reason_sha256", "break_glass"),
+})
+
+
+def subject_hash(subject: str) -> str:
+    """The keyed hash part of a ``"<kind>:<hash>"`` subject (what the subject index stores)."""
+    return subject.rpartition(":")[2]
+
+
+def subject_kind(subject: str) -> str:
+    """The kind part of a ``"<kind>:<hash>"`` subject (``study``, ``patient``...)."""
+    return subject.partition(":")[0]
 
 
 def utc_now() -> str:
@@ -102,7 +148,7 @@ class LedgerEvent:
             raise EventFormatError("time must be RFC 3339 in UTC ending in 'Z'")
         subjects = tuple(self.subjects)
         if not all(isinstance(s, str) and _SUBJECT.fullmatch(s) for s in subjects):
-            raise EventFormatError("subjects must be keyed hashes (64 lowercase hex digits)")
+            raise EventFormatError("subjects must be '<kind>:<keyed hash of 64 lowercase hex>'")
         object.__setattr__(self, "subjects", subjects)
         details = dict(self.details)
         for key, value in details.items():

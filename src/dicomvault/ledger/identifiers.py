@@ -41,3 +41,7 @@ class IdentifierHasher:
             raise ValueError("identifier kind must be lowercase letters, digits or '_'")
         message = f"{kind}:{value}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def subject(self, kind: str, value: str) -> str:
+        """The typed subject of a ledger event: ``"<kind>:<hash>"``."""
+        return f"{kind}:{self.hash(kind, value)}"

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from dicomvault.errors import IntegrityError, InvalidInputError
-from dicomvault.ledger import tree
+from dicomvault.ledger import derived, tree
 from dicomvault.ledger import witness as witnessing
 from dicomvault.ledger.canonical import JSONValue
 from dicomvault.ledger.checkpoint import (
@@ -35,13 +35,16 @@ from dicomvault.ledger.checkpoint import (
     NoteSigner,
     VerifierKey,
     add_cosignature,
+    parse_checkpoint_body,
     sign_checkpoint,
+    split_note,
     verify_checkpoint,
 )
-from dicomvault.ledger.events import EventType, LedgerEvent, utc_now
+from dicomvault.ledger.events import EventType, LedgerEvent, subject_hash, utc_now
 from dicomvault.ledger.identifiers import IdentifierHasher
 from dicomvault.ledger.keys import LedgerKeys
 from dicomvault.ledger.merkle import (
+    EMPTY_ROOT,
     VerificationError,
     consistency_proof,
     consistency_ranges,
@@ -119,13 +122,7 @@ class Ledger:
                                                                    strict=True))
             ],
         )
-        subjects = [
-            {"subject": subject, "leaf_idx": head.size + offset}
-            for offset, event in enumerate(events)
-            for subject in dict.fromkeys(event.subjects)
-        ]
-        if subjects:
-            conn.execute(sa.insert(ledger_subjects), subjects)
+        derived.insert(conn, head.size, events)
         new_head = tree.extend(conn, head, hashes)
         tree.write_head(conn, new_head)
         return list(range(head.size, new_head.size))
@@ -177,12 +174,12 @@ class Ledger:
         )
         return [_entry(row) for row in rows]
 
-    def find_events(self, conn: sa.Connection, subject_hash: str) -> list[LedgerEntry]:
-        """Entries whose subjects include ``subject_hash`` (from :attr:`identifiers`)."""
+    def find_events(self, conn: sa.Connection, subject: str) -> list[LedgerEntry]:
+        """Entries about ``subject``: a typed subject from :attr:`identifiers` or its hash."""
         rows = conn.execute(
             sa.select(ledger_leaves)
             .join(ledger_subjects, ledger_subjects.c.leaf_idx == ledger_leaves.c.idx)
-            .where(ledger_subjects.c.subject == subject_hash)
+            .where(ledger_subjects.c.subject == subject_hash(subject))
             .order_by(ledger_leaves.c.idx)
         )
         return [_entry(row) for row in rows]
@@ -202,24 +199,48 @@ class Ledger:
         return size
 
     def _stream_leaf_hashes(self, conn: sa.Connection) -> Iterator[bytes]:
-        """Every stored leaf hash in order, checked against its event bytes and index."""
+        """Every stored leaf hash in order, checked against its event bytes, its index
+        and the derived rows written with it."""
         expected = 0
         while True:
             batch = self.entries(conn, expected, expected + _STREAM_BATCH)
+            start = expected
             for entry in batch:
                 if entry.index != expected or leaf_hash(entry.data) != entry.leaf_hash:
                     raise IntegrityError(f"ledger entry {expected} was altered or removed")
                 expected += 1
                 yield entry.leaf_hash
+            try:
+                events = [entry.event for entry in batch]
+            except ValueError as exc:
+                raise IntegrityError(f"a ledger entry from {start} on is malformed") from exc
+            derived.check(conn, start, events)
             if len(batch) < _STREAM_BATCH:
                 return
+
+    def stream_entries(self, conn: sa.Connection, start: int = 0,
+                       stop: int | None = None) -> Iterator[LedgerEntry]:
+        """Entries ``start <= index < stop`` (default: to the end) fetched in batches."""
+        position = start
+        while stop is None or position < stop:
+            end = position + _STREAM_BATCH if stop is None else min(stop, position + _STREAM_BATCH)
+            batch = self.entries(conn, position, end)
+            yield from batch
+            if len(batch) < end - position:
+                return
+            position = end
 
     # -- checkpoints and proof bundles -----------------------------------------
 
     def sign_checkpoint(self, conn: sa.Connection) -> str:
-        """Sign (and record) a checkpoint of the committed tree; the signed note text."""
+        """Sign (and record) a checkpoint of the committed tree; the signed note text.
+
+        The note carries the signing time as a ``Timestamp:`` extension line
+        (see :mod:`.checkpoint`), so a checkpoint says when the log had that size.
+        """
         head = tree.read_head(conn)
-        note = sign_checkpoint(Checkpoint(self.origin, head.size, head.root), self._signer)
+        checkpoint = Checkpoint(self.origin, head.size, head.root, timestamp=int(time.time()))
+        note = sign_checkpoint(checkpoint, self._signer)
         conn.execute(sa.insert(ledger_checkpoints).values(
             tree_size=head.size, root_hash=head.root, note=note, issued_at=datetime.now(UTC)))
         return note
@@ -254,16 +275,20 @@ class Ledger:
 
     def witness(self, conn: sa.Connection, note: str, partner_key: VerifierKey | str,
                 proof: Sequence[bytes], *, actor: str = "system", door: str = "system",
-                client: str = "") -> witnessing.WitnessResult:
+                client: str = "", audit_failure: str | None = None
+                ) -> witnessing.WitnessResult:
         """Witness a partner's checkpoint: cosign it, or raise the alarm (see :mod:`.witness`).
 
         ``proof`` is the partner's consistency proof from the size this node
-        last accepted from it (empty on first contact). Both outcomes are
+        last accepted from it (empty on first contact). ``audit_failure`` is
+        why the partner's entries failed to hash to this checkpoint, if the
+        caller checked them (a monitor's full audit). Both outcomes are
         recorded and appended to this ledger (``checkpoint_witnessed`` or
         ``witness_alarm``) in the caller's transaction, which must commit even
         on an alarm: the alarm is the evidence. A note not signed by
         ``partner_key`` is refused with :class:`InvalidInputError` and not
-        recorded (anyone can send garbage).
+        recorded (anyone can send garbage); a caller that fetched it from a
+        known partner records that with :meth:`record_witness_alarm`.
         """
         try:
             checkpoint = verify_checkpoint(note, partner_key)
@@ -272,24 +297,55 @@ class Ledger:
         tree.read_head(conn, for_update=True)  # one witness decision at a time, like appends
         previous = witnessing.latest_accepted(conn, checkpoint.origin)
         previous_size = None if previous is None else previous.size
-        reason = witnessing.alarm_reason(previous, checkpoint, proof)
-        accepted = reason is None
-        witnessing.record(conn, checkpoint, note, accepted=accepted)
-        details: dict[str, str | int | bool] = {
-            "origin": checkpoint.origin,
-            "tree_size": checkpoint.size,
-            "root_hash": checkpoint.root_hash.hex(),
-            "previous_size": -1 if previous_size is None else previous_size,
-        }
+        reason = witnessing.alarm_reason(previous, checkpoint, proof) or audit_failure
         if reason is not None:
-            details["reason"] = reason
-        kind = EventType.CHECKPOINT_WITNESSED if accepted else EventType.WITNESS_ALARM
-        self.append(conn, [LedgerEvent(type=kind, actor=actor, door=door, client=client,
-                                       time=utc_now(), details=details)])
-        if reason is not None:
+            self._witness_alarm(conn, checkpoint, note, reason, previous_size,
+                                actor=actor, door=door, client=client)
             return witnessing.WitnessResult(False, checkpoint, previous_size, None, reason)
         cosigned = add_cosignature(note, self._witness, int(time.time()))
+        witnessing.record(conn, checkpoint, cosigned, accepted=True)
+        self.append(conn, [LedgerEvent(type=EventType.CHECKPOINT_WITNESSED, actor=actor,
+                                       door=door, client=client, time=utc_now(),
+                                       details=_witness_details(checkpoint, previous_size))])
         return witnessing.WitnessResult(True, checkpoint, previous_size, cosigned)
+
+    def record_witness_alarm(self, conn: sa.Connection, origin: str, note: str, reason: str,
+                             *, actor: str = "system", door: str = "system",
+                             client: str = "") -> None:
+        """Record an alarm about a partner's note that did not even verify (wrong key, garbage).
+
+        For a note fetched from a partner whose key this node pinned: a
+        checkpoint signed by another key means the partner's log (or its key)
+        was replaced, which is evidence, not noise.
+        """
+        tree.read_head(conn, for_update=True)
+        try:
+            checkpoint = parse_checkpoint_body(split_note(note)[0])
+        except VerificationError:
+            checkpoint = Checkpoint(origin, 0, EMPTY_ROOT)
+        previous = witnessing.latest_accepted(conn, origin)
+        self._witness_alarm(conn, checkpoint, note, reason,
+                            None if previous is None else previous.size,
+                            actor=actor, door=door, client=client)
+
+    def _witness_alarm(self, conn: sa.Connection, checkpoint: Checkpoint, note: str,
+                       reason: str, previous_size: int | None, *, actor: str, door: str,
+                       client: str) -> None:
+        witnessing.record(conn, checkpoint, note, accepted=False)
+        details = _witness_details(checkpoint, previous_size)
+        details["reason"] = reason
+        self.append(conn, [LedgerEvent(type=EventType.WITNESS_ALARM, actor=actor, door=door,
+                                       client=client, time=utc_now(), details=details)])
+
+
+def _witness_details(checkpoint: Checkpoint, previous_size: int | None
+                     ) -> dict[str, str | int | bool]:
+    return {
+        "origin": checkpoint.origin,
+        "tree_size": checkpoint.size,
+        "root_hash": checkpoint.root_hash.hex(),
+        "previous_size": -1 if previous_size is None else previous_size,
+    }
 
 
 def _parse_own(note: str, key: VerifierKey) -> Checkpoint:

@@ -17,6 +17,14 @@ transaction covers an instance row and its ledger entry (ARCHITECTURE.md,
 * ``ledger_checkpoints``: every checkpoint this node signed.
 * ``ledger_witnessed``: partners' checkpoints this node saw as a witness,
   accepted (cosigned) or not (an alarm), with the note text as evidence.
+* ``ledger_event_index``: who, when, which door and what type of every
+  entry, so the audit views filter and page without decoding every event.
+  Derived data outside the tree, like ``ledger_subjects``; both are checked
+  against the leaves by :meth:`~dicomvault.ledger.Ledger.check_integrity`.
+* ``ledger_partners``: the verifier key of each partner log this node
+  witnesses, pinned at first contact (or given by the operator).
+* ``ledger_cursors``: how far a consumer of the log (the syslog forwarder
+  of audit messages) has got, so it resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -84,6 +92,9 @@ ledger_subjects = Table(
     Column("subject", String(_HEX_HASH), primary_key=True),
     Column("leaf_idx", BigInteger, primary_key=True, autoincrement=False),
 )
+# The audit view "who accessed this patient's studies" goes from a patient's
+# entries to every subject they name, so subjects are also looked up by entry.
+Index("ix_ledger_subjects_leaf_idx", ledger_subjects.c.leaf_idx)
 
 ledger_checkpoints = Table(
     "ledger_checkpoints",
@@ -109,6 +120,42 @@ ledger_witnessed = Table(
 )
 Index("ix_ledger_witnessed_origin", ledger_witnessed.c.origin, ledger_witnessed.c.tree_size)
 
+_ACTOR = 255
+_EVENT_TYPE = 32
+_DOOR = 16
+_CLIENT = 255
+
+ledger_event_index = Table(
+    "ledger_event_index",
+    metadata,
+    Column("leaf_idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_type", String(_EVENT_TYPE), nullable=False),
+    Column("actor", String(_ACTOR), nullable=False),
+    Column("door", String(_DOOR), nullable=False),
+    Column("client", String(_CLIENT), nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+)
+Index("ix_ledger_event_index_event_type", ledger_event_index.c.event_type,
+      ledger_event_index.c.leaf_idx)
+Index("ix_ledger_event_index_actor", ledger_event_index.c.actor, ledger_event_index.c.leaf_idx)
+Index("ix_ledger_event_index_event_time", ledger_event_index.c.event_time)
+
+ledger_partners = Table(
+    "ledger_partners",
+    metadata,
+    Column("url", String(1024), primary_key=True),
+    Column("origin", String(_ORIGIN), nullable=False),
+    Column("verifier_key", Text, nullable=False),
+    Column("pinned_at", DateTime(timezone=True), nullable=False),
+)
+
+ledger_cursors = Table(
+    "ledger_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_index", BigInteger, nullable=False),
+)
+
 LEDGER_TABLES = (
     ledger_head,
     ledger_leaves,
@@ -116,4 +163,7 @@ LEDGER_TABLES = (
     ledger_subjects,
     ledger_checkpoints,
     ledger_witnessed,
+    ledger_event_index,
+    ledger_partners,
+    ledger_cursors,
 )

@@ -32,7 +32,7 @@ import binascii
 import hashlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,22 +61,31 @@ def _event_object(data: bytes, where: str) -> dict[str, JSONValue]:
     return value
 
 
-def verify_log(entries: Sequence[bytes], note: str, key: VerifierKey | str) -> Checkpoint:
+def verify_log(entries: Iterable[bytes], note: str, key: VerifierKey | str) -> Checkpoint:
     """Check that the first ``size`` entries of an exported log hash to the checkpoint root.
 
-    Entries beyond the checkpoint's size (appended later) are allowed and not
-    covered; fewer entries than the checkpoint's size is a truncation.
+    ``entries`` may be a stream (it is read once, up to the checkpoint's
+    size, in O(log n) memory). Entries beyond the checkpoint's size
+    (appended later) are allowed and not covered; fewer entries than the
+    checkpoint's size is a truncation.
     """
     checkpoint = verify_checkpoint(note, key)
-    if len(entries) < checkpoint.size:
+    seen = 0
+
+    def covered() -> Iterator[bytes]:
+        nonlocal seen
+        for data in entries:
+            if seen == checkpoint.size:
+                return
+            _event_object(data, f"entry {seen}")
+            seen += 1
+            yield leaf_hash(data)
+
+    _, root = root_from_leaf_hashes(covered())
+    if seen < checkpoint.size:
         raise VerificationError(
-            f"log has {len(entries)} entries but the checkpoint covers {checkpoint.size}"
-            " (truncated)"
+            f"log has {seen} entries but the checkpoint covers {checkpoint.size} (truncated)"
         )
-    covered = entries[: checkpoint.size]
-    for position, data in enumerate(covered):
-        _event_object(data, f"entry {position}")
-    _, root = root_from_leaf_hashes(leaf_hash(data) for data in covered)
     if root != checkpoint.root_hash:
         raise VerificationError(
             f"the log's first {checkpoint.size} entries do not hash to the checkpoint root"
@@ -143,13 +152,14 @@ def _text_field(bundle: Mapping[str, object], name: str) -> str:
     return value
 
 
-def _unb64(text: object) -> bytes:
+def decode_b64(text: object, where: str = "proof bundle") -> bytes:
+    """Base64 text from a JSON document (``where`` names it in errors)."""
     if not isinstance(text, str):
-        raise VerificationError("proof bundle holds a non-string where base64 belongs")
+        raise VerificationError(f"{where} holds a non-string where base64 belongs")
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
-        raise VerificationError("proof bundle holds invalid base64") from exc
+        raise VerificationError(f"{where} holds invalid base64") from exc
 
 
 def verify_proof_bundle(
@@ -157,8 +167,12 @@ def verify_proof_bundle(
     file_bytes: bytes | None = None,
     *,
     trusted_key: VerifierKey | str | None = None,
+    file_sha256: str | None = None,
 ) -> VerifiedEvent:
     """Verify a proof bundle and, if ``file_bytes`` is given, the file against it.
+
+    ``file_sha256`` (hex) may stand for ``file_bytes`` when the caller hashed
+    a large file itself, in chunks.
 
     A bundle carries its log's verifier key for convenience, but a key that
     travels with the proof proves nothing by itself: pass ``trusted_key`` (the
@@ -176,20 +190,22 @@ def verify_proof_bundle(
         pinned = VerifierKey.parse(trusted_key) if isinstance(trusted_key, str) else trusted_key
         if pinned != key:
             raise VerificationError("proof bundle is signed by a key other than the trusted one")
-    event = _unb64(_text_field(bundle, "event"))
+    event = decode_b64(_text_field(bundle, "event"))
     index, proof_items = _field(bundle, "leaf_index"), _field(bundle, "inclusion_proof")
     if not isinstance(index, int) or not isinstance(proof_items, list):
         raise VerificationError("proof bundle leaf_index or inclusion_proof is malformed")
-    proof = [_unb64(item) for item in proof_items]
+    proof = [decode_b64(item) for item in proof_items]
     note = _text_field(bundle, "checkpoint")
     checkpoint = verify_event_inclusion(event, index, proof, note, key)
     parsed = _event_object(event, "bundled event")
     file_matches = False
     if file_bytes is not None:
+        file_sha256 = hashlib.sha256(file_bytes).hexdigest()
+    if file_sha256 is not None:
         details = parsed.get("details")
         if parsed.get("type") != _STORED or not isinstance(details, dict):
             raise VerificationError("bundled event is not an instance_stored event")
-        if details.get(_CONTENT_HASH) != hashlib.sha256(file_bytes).hexdigest():
+        if details.get(_CONTENT_HASH) != file_sha256:
             raise VerificationError("file's SHA-256 differs from the archived content hash")
         file_matches = True
     return VerifiedEvent(index, checkpoint, parsed, file_matches)
