@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pydicom.data import get_testdata_file
+from tests.support.auth import bearer, cli_service_token
 from tests.support.live import free_port
 from tests.support.multipart import stow_body
 from tests.support.nodes import TEST_PASSPHRASE
@@ -33,7 +34,12 @@ def collector() -> Iterator[socket.socket]:
 
 
 @pytest.fixture
-def server(tmp_path: Path, collector: socket.socket) -> Iterator[str]:
+def token(tmp_path: Path) -> str:
+    return cli_service_token(tmp_path / "node", TEST_PASSPHRASE)
+
+
+@pytest.fixture
+def server(tmp_path: Path, collector: socket.socket, token: str) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
     env.update(DICOMVAULT_DATA_DIR=str(tmp_path / "node"), DICOMVAULT_HTTP_PORT=str(port),
@@ -81,20 +87,23 @@ def _checkpoint_size(url: str) -> int:
 
 
 def test_serve_signs_checkpoints_and_forwards_audit_messages(
-    server: str, collector: socket.socket
+    server: str, collector: socket.socket, token: str
 ) -> None:
     _until(lambda: _checkpoint_size(server) >= 1, "first checkpoint")  # settings_changed
     body, content_type = stow_body([Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()])
     stored = httpx.post(f"{server}/dicom-web/studies", content=body,
-                        headers={"Content-Type": content_type}, timeout=60)
+                        headers={"Content-Type": content_type, **bearer(token)}, timeout=60)
     assert stored.status_code == 200
     _until(lambda: _checkpoint_size(server) >= 2, "checkpoint covering the store")
     received: list[bytes] = []
 
-    def got_both() -> bool:
+    def got_the_store() -> bool:
         with contextlib.suppress(TimeoutError):
             received.append(collector.recv(65535))
-        return len(received) >= 2
+        return any(b"110104" in message for message in received)
 
-    _until(got_both, "two audit messages")
-    assert b"110104" in received[1] and b"IHE+RFC-3881" in received[1]  # instances transferred
+    # Earlier events (settings, the service account made by the CLI) come first.
+    _until(got_the_store, "the audit message of the store")
+    stored_message = next(message for message in received if b"110104" in message)
+    assert b"IHE+RFC-3881" in stored_message  # DICOM Instances Transferred, as ATNA XML
+    assert all(message.startswith(b"<") and b" dicomvault " in message for message in received)

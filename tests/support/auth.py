@@ -7,6 +7,11 @@ need now that every endpoint but ``/healthz`` and the login requires a token.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from dicomvault.access import Door, PrincipalKind, Role, Scope, system_context
@@ -62,3 +67,20 @@ def ledger_events(archive: Archive, kind: EventType) -> list[LedgerEvent]:
                             .where(ledger_leaves.c.event_type == kind.value)
                             .order_by(ledger_leaves.c.idx)).scalars()
         return [LedgerEvent.from_json(bytes(row)) for row in rows]
+
+
+def cli_service_token(data_dir: Path, passphrase: str, name: str = "test-service",
+                      role: Role = Role.SERVICE) -> str:
+    """An API token for a new service account, made with the real CLI (``users create``,
+    ``tokens create``) on the node in ``data_dir``: for tests of a server subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
+    env.update(DICOMVAULT_DATA_DIR=str(data_dir), DICOMVAULT_KEYRING_PASSPHRASE=passphrase)
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "dicomvault.cli", *args], env=env,
+                              text=True, capture_output=True, timeout=180, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("users", "create", name, "--role", role.value, "--service")
+    return run("tokens", "create", "--user", name).strip()
