@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
+from dicomvault.codecs.compressor import background_jobs as codec_jobs
 from dicomvault.config import Settings
+from dicomvault.daemon import Daemon
 from dicomvault.index import create_engine_for, upgrade_database
 from dicomvault.keys import LocalKeyring
 from dicomvault.keys.files import ensure_private_dir
@@ -44,3 +46,8 @@ def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
     audit = AuditTrail(ledger)
     archive = Archive(settings, engine, keyring, blobs, audit)
     return archive, NodeNotices(generated_passphrase=keyring.uses_generated_passphrase)
+
+
+def background_jobs(archive: Archive) -> list[Daemon]:
+    """The background jobs ``serve`` runs beside the doors (each subsystem adds its own)."""
+    return [*codec_jobs(archive)]

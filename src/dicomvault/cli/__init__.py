@@ -8,7 +8,13 @@ directory: SQLite in WAL mode and the shared keyring allow both at once.
 
 from __future__ import annotations
 
-from dicomvault.cli import config_cmd, data, serve  # noqa: F401  (registers commands)
+from dicomvault.cli import (  # noqa: F401  (registers commands)
+    compress,
+    config_cmd,
+    data,
+    serve,
+    stats,
+)
 from dicomvault.cli.common import app
 
 

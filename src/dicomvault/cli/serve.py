@@ -9,6 +9,8 @@ import typer
 import uvicorn
 
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
+from dicomvault.daemon import DaemonRunner
+from dicomvault.node import background_jobs
 from dicomvault.server import create_http_app
 
 log = logging.getLogger("dicomvault")
@@ -52,4 +54,5 @@ def serve(
         access_log=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    with DaemonRunner(background_jobs(archive)):
+        uvicorn.Server(config).run()

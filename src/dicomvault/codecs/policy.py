@@ -47,8 +47,9 @@ class _Rule:
             self.sop_class is None or self.sop_class == sop_class)
 
 
-def _target(name: str, where: str) -> str | None:
-    """The lossless syntax a setting names (``None`` for ``keep``)."""
+def storage_target(name: str, where: str) -> str | None:
+    """The lossless syntax a setting names (``None`` for ``keep``); ``where`` names the
+    setting in the error."""
     if name.strip().lower() == KEEP:
         return None
     uid = syntax_uid(name)
@@ -69,11 +70,12 @@ class StoragePolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> StoragePolicy:
         when = settings.storage_compression_when
-        default = Decision(_target(settings.storage_compression, "storage_compression"), when)
+        default = Decision(
+            storage_target(settings.storage_compression, "storage_compression"), when)
         rules = tuple(
             _Rule(rule.modality.strip().upper() if rule.modality else None,
                   rule.sop_class.strip() if rule.sop_class else None,
-                  Decision(_target(rule.syntax, f"storage_compression_rules[{i}]"),
+                  Decision(storage_target(rule.syntax, f"storage_compression_rules[{i}]"),
                            rule.when or when))
             for i, rule in enumerate(settings.storage_compression_rules)
         )
