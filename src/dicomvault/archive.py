@@ -437,12 +437,18 @@ class Archive:
         return b"".join(self.stream_stored(location))
 
     def _rebuild_original(self, location: InstanceLocation) -> Iterator[bytes]:
-        if location.sealed_layout is None:
+        layout = self.original_layout(location)
+        if layout is None:
             raise IntegrityError("a compressed instance has lost its layout")
-        data_key = self._data_key(location)
-        layout = OriginalLayout.from_bytes(open_bytes(data_key, location.sealed_layout))
         compressed = self.read_stored(location)
         yield from restore_original(self.read_header_bytes(location), layout, compressed)
+
+    def original_layout(self, location: InstanceLocation) -> OriginalLayout | None:
+        """How the original is rebuilt from a compressed copy (``None``: the blob is it)."""
+        if location.sealed_layout is None:
+            return None
+        return OriginalLayout.from_bytes(open_bytes(self._data_key(location),
+                                                    location.sealed_layout))
 
     def read_header_bytes(self, location: InstanceLocation) -> bytes:
         """The header's Part 10 bytes as kept at ingest (everything before Pixel Data)."""

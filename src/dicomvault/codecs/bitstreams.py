@@ -35,6 +35,7 @@ data is refused, never served as garbage.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import imagecodecs
@@ -49,6 +50,7 @@ from dicomvault.codecs.pixels import Array, PixelFormat
 from dicomvault.codecs.syntaxes import (
     HTJ2K_SYNTAXES,
     JPEG_2000_LOSSLESS,
+    JPEG_2000_SYNTAXES,
     JPEG_LS_LOSSLESS,
     JPEG_LS_SYNTAXES,
     RLE_LOSSLESS,
@@ -67,6 +69,10 @@ _CODEC_ERRORS: tuple[type[Exception], ...] = (
 )
 #: PS3.5 10.18: the lowest resolution of an RPCL codestream is at most this wide and high.
 _RPCL_THUMBNAIL = 64
+#: Bytes a fragment may carry after the codestream's EOC marker.
+_MAX_PADDING = 2
+#: Start of tile-part marker (ISO 15444-1 A.4.2).
+_SOT = 0xFF90
 #: OpenJPH's default number of decompositions (resolutions - 1).
 _DEFAULT_DECOMPOSITIONS = 5
 
@@ -156,6 +162,32 @@ def encode_frame(syntax: str, frame: Array, fmt: PixelFormat) -> bytes:
         raise ValueError(f"{type(exc).__name__}: the frame cannot be encoded in {syntax}") from exc
 
 
+def _check_jpeg_2000_codestream(bitstream: bytes) -> None:
+    """Refuse a JPEG 2000 / HTJ2K codestream whose tile-parts do not add up (ISO 15444-1 A.4).
+
+    Some decoders (OpenJPH) decode a truncated codestream without complaint
+    and fill the missing part with zeros; walking the SOT lengths to the
+    EOC marker catches truncation and lost tail bytes first. A fragment may
+    carry a padding byte or two after EOC (PS3.5 A.4: even length; some
+    writers pad with 0xFF).
+    """
+    end = bitstream.rfind(b"\xff\xd9", max(0, len(bitstream) - _MAX_PADDING - 2)) + 2
+    if not bitstream.startswith(b"\xff\x4f\xff\x51") or end < 2:
+        raise ValueError("codestream does not start with SOC/SIZ or end with EOC")
+    position = 2
+    while position + 4 <= end - 2:
+        marker, length = struct.unpack_from(">HH", bitstream, position)
+        if marker == _SOT:
+            (psot,) = struct.unpack_from(">I", bitstream, position + 6)
+            position = end - 2 if psot == 0 else position + psot
+        elif marker >> 8 == 0xFF:
+            position += 2 + length
+        else:
+            raise ValueError("codestream marker segments are out of step")
+    if position != end - 2:
+        raise ValueError("codestream tile-parts do not end at EOC")
+
+
 def decode_frame(syntax: str, bitstream: bytes, fmt: PixelFormat, *, frame: int = 1) -> Array:
     """Decode one frame's bitstream to an interleaved array of :attr:`PixelFormat.shape`.
 
@@ -167,8 +199,11 @@ def decode_frame(syntax: str, bitstream: bytes, fmt: PixelFormat, *, frame: int 
         if syntax in JPEG_LS_SYNTAXES:
             array = imagecodecs.jpegls_decode(bitstream)
         elif syntax in HTJ2K_SYNTAXES:
+            _check_jpeg_2000_codestream(bitstream)
             array = imagecodecs.htj2k_decode(bitstream, planar=False)
         else:
+            if syntax in JPEG_2000_SYNTAXES:
+                _check_jpeg_2000_codestream(bitstream)
             options = _pydicom_options(fmt, fmt.photometric_interpretation)
             options["as_rgb"] = False
             array, _ = get_decoder(UID(syntax)).as_array(encapsulate([bitstream]), index=0,

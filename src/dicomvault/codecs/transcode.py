@@ -88,8 +88,8 @@ def why_not_transcodable(header: Dataset, source: str, target: str) -> str | Non
     """
     if not can_transcode(source, target):
         return f"an instance stored as {source} cannot be served as {target}"
-    if source == target or target in NATIVE_TARGETS or "PixelData" not in header:
-        return None
+    if source == target or target in NATIVE_TARGETS or "Rows" not in header:
+        return None  # no pixels (the header cache holds none either): only the syntax changes
     fmt = PixelFormat.of(header)
     if fmt.photometric_interpretation in ("YBR_RCT", "YBR_ICT") or not is_native(source):
         fmt = _decoded_format(fmt, source)
