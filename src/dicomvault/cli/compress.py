@@ -71,11 +71,14 @@ def compress(
 
         report = compress_pending(archive, ctx, since=moment, syntax=target, limit=limit,
                                   progress=progress)
+    if not report.looked_at:
+        typer.echo(f"looked at 0 of {total} instances: nothing left to compress")
+        return
     ratio = report.original_bytes / report.stored_bytes if report.stored_bytes else 1.0
     typer.echo(f"looked at {report.looked_at} of {total} instances in {report.seconds:.1f} s: "
                + ", ".join(f"{counts[o]} {o.value}" for o in Outcome if counts[o])
-               + f"; {report.original_bytes / 1e6:.1f} MB now held in "
-               f"{report.stored_bytes / 1e6:.1f} MB (ratio {ratio:.2f})"
+               + f"; {report.original_bytes / 1e6:.2f} MB now held in "
+               f"{report.stored_bytes / 1e6:.2f} MB (ratio {ratio:.2f})"
                + (f"; target {syntax_label(target)}" if target else ""))
     if counts[Outcome.FAILED]:
         raise typer.Exit(code=1)
