@@ -191,3 +191,15 @@ def test_a_syntax_the_pixels_cannot_take_is_406_before_anything_is_sent(
         "Accept": f"{DICOM}; transfer-syntax={JPEG_LS_LOSSLESS}"})
     assert response.status_code == 406
     assert "32 bits" in response.text
+
+
+def test_large_instances_stream_lazily_and_still_whole(http: httpx.Client,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomvault.codecs import retrieve
+
+    monkeypatch.setattr(retrieve, "WHOLE_LIMIT", 0)  # every as-stored instance counts as large
+    data = real_file("MR_small_bigendian.dcm")  # kept as received: streamed from its blob
+    _store(http, data)
+    content_type, payload = _get(http, data, "*")
+    assert payload == data
+    assert "1.2.840.10008.1.2.2" in content_type

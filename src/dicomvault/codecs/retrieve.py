@@ -22,7 +22,10 @@ a compressed copy come back in the original's own layout.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+import os
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pydicom
@@ -56,6 +59,52 @@ def instance_as(archive: Archive, location: InstanceLocation, target: str) -> It
         return archive.stream_stored(location)
     return iter([cache.get_or_make((location.blob_name, target),
                                    lambda: transcode(archive.read_stored(location), target))])
+
+
+#: Threads making instances ahead of the response (decryption, hashing and the codecs
+#: release the GIL while they work).
+PREFETCH_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Instances up to this size are made whole in a worker; larger ones stream lazily.
+WHOLE_LIMIT = 16 * 1024**2
+
+
+def _needs_decoding(location: InstanceLocation, target: str) -> bool:
+    """Whether serving ``location`` as ``target`` decodes pixels (rebuild or transcode)."""
+    if target == location.transfer_syntax_uid:
+        return location.is_compressed_copy
+    return target != location.blob_transfer_syntax_uid
+
+
+def _whole(archive: Archive, location: InstanceLocation, target: str) -> bytes:
+    return b"".join(instance_as(archive, location, target))
+
+
+def prefetch_instances(archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]]
+                       ) -> Generator[Future[bytes] | Iterator[bytes], None, None]:
+    """:func:`instance_as` for each (location, syntax), in order, made ahead in threads.
+
+    Yields, per instance, a future of its whole bytes (instances to decode,
+    and any up to :data:`WHOLE_LIMIT`) or, for a large instance sent as
+    stored, its lazy chunk iterator. At most ``2 * PREFETCH_THREADS``
+    instances are made ahead of the one being sent, so memory stays bounded
+    and a client that stops reading stops the work (closing the generator
+    cancels what has not started).
+    """
+    lookahead = 2 * PREFETCH_THREADS
+    pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="dicomvault-prefetch")
+    pending: deque[Future[bytes] | Iterator[bytes]] = deque()
+    try:
+        for location, target in wanted:
+            if _needs_decoding(location, target) or location.size <= WHOLE_LIMIT:
+                pending.append(pool.submit(_whole, archive, location, target))
+            else:
+                pending.append(instance_as(archive, location, target))
+            if len(pending) > lookahead:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def stored_dataset(archive: Archive, location: InstanceLocation) -> Dataset:

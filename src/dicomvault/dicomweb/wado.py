@@ -14,7 +14,8 @@ anything is sent (PS3.18 8.7.3.5).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import anyio
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from dicomvault.archive import Archive, InstanceLocation
 from dicomvault.codecs import can_transcode, is_native, why_not_transcodable
-from dicomvault.codecs.retrieve import frames_of, instance_as
+from dicomvault.codecs.retrieve import frames_of, prefetch_instances
 from dicomvault.dicom.json import bulk_value, dataset_to_json
 from dicomvault.dicomweb.context import base_url, request_context
 from dicomvault.dicomweb.media import (
@@ -36,7 +37,7 @@ from dicomvault.dicomweb.media import (
     new_boundary,
     require_json_acceptable,
 )
-from dicomvault.dicomweb.multipart import multipart_related_stream
+from dicomvault.dicomweb.multipart import amultipart_related_stream, multipart_related_stream
 from dicomvault.errors import InvalidInputError, NotAcceptableError
 
 DICOM_JSON = "application/dicom+json"
@@ -96,15 +97,26 @@ async def retrieve(request: Request) -> StreamingResponse:
     await anyio.to_thread.run_sync(check)
     boundary = new_boundary()
 
-    def parts() -> Iterator[tuple[str, Iterator[bytes]]]:
-        for location, syntax in served:
-            yield (f"application/dicom; transfer-syntax={syntax}",
-                   instance_as(archive, location, syntax))
+    async def parts() -> AsyncIterator[tuple[str, bytes | AsyncIterator[bytes]]]:
+        made = prefetch_instances(archive, served)
+        try:
+            for (_, syntax), item in zip(served, made, strict=True):
+                body = await anyio.to_thread.run_sync(item.result) \
+                    if isinstance(item, Future) else _chunks_of(item)
+                yield f"application/dicom; transfer-syntax={syntax}", body
+        finally:
+            made.close()
 
     return StreamingResponse(
-        multipart_related_stream(parts(), boundary),
+        amultipart_related_stream(parts(), boundary),
         media_type=multipart_content_type("application/dicom", boundary),
     )
+
+
+async def _chunks_of(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A blocking chunk iterator (a large instance read from its blob), pulled in a thread."""
+    while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+        yield chunk
 
 
 # -- metadata -------------------------------------------------------------------------
