@@ -159,6 +159,24 @@ class InstanceLocation:
         return self.stored_transfer_syntax_uid or self.transfer_syntax_uid
 
     @classmethod
+    def of_staged(cls, item: StagedInstance) -> InstanceLocation:
+        """The location of an instance just committed as received (no index read)."""
+        return cls(
+            study_instance_uid=item.parsed.study.StudyInstanceUID,
+            series_instance_uid=item.parsed.series.SeriesInstanceUID,
+            sop_instance_uid=item.sop_instance_uid,
+            sop_class_uid=item.sop_class_uid,
+            transfer_syntax_uid=item.parsed.instance.TransferSyntaxUID,
+            number_of_frames=item.parsed.instance.NumberOfFrames,
+            blob_name=item.stored.blob_name,
+            size=item.stored.size,
+            sha256=item.stored.sha256,
+            kek_id=item.stored.kek_id,
+            wrapped_key=item.stored.wrapped_key,
+            sealed_header=item.stored.sealed_header,
+        )
+
+    @classmethod
     def from_row(cls, row: Any) -> InstanceLocation:
         return cls(
             study_instance_uid=row.StudyInstanceUID,

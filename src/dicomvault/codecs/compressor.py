@@ -100,16 +100,14 @@ def compress_instance(archive: Archive, ctx: RequestContext, location: InstanceL
 def compress_on_ingest(archive: Archive, stored: Sequence[StagedInstance],
                        ctx: RequestContext) -> None:
     """Compress what was just stored where the policy says ``when = "ingest"``."""
+    from dicomvault.archive import InstanceLocation  # the Archive imports this module
     for item in stored:
         decision = archive.storage_policy.decide(item.parsed.series.Modality, item.sop_class_uid)
         if decision.target is None or not decision.compresses_on_ingest \
                 or item.parsed.instance.TransferSyntaxUID not in SPLITTABLE:
             continue
         try:
-            [location] = archive.locate(ctx, item.parsed.study.StudyInstanceUID,
-                                        item.parsed.series.SeriesInstanceUID,
-                                        item.sop_instance_uid, record_access=False)
-            compress_instance(archive, ctx, location, decision.target)
+            compress_instance(archive, ctx, InstanceLocation.of_staged(item), decision.target)
         except DicomVaultError as exc:
             log.warning("compression on ingest failed (%s); the original is kept and will be "
                         "retried by the background compressor", exc.message)
