@@ -200,3 +200,15 @@ def test_the_background_compressor_waits_for_ingest_to_be_idle(archive: Archive)
     idle.run_once()
     assert _fresh(archive, location).is_compressed_copy
     assert idle.cursor > 0
+
+
+def test_serve_runs_the_compressor_only_when_the_policy_needs_it(archive: Archive,
+                                                                 tmp_path: Path,
+                                                                 database_url: str) -> None:
+    from dicomvault.node import background_jobs
+
+    [job] = background_jobs(archive)
+    assert isinstance(job, CompressionDaemon)
+    with open_test_node(tmp_path / "keeping", database_url, storage_compression="keep",
+                        storage_compression_rules=[]) as keeping:
+        assert background_jobs(keeping) == []

@@ -188,8 +188,8 @@ class CompressionDaemon(Daemon):
         last = self.archive.last_stored_at()
         if last is None:
             return False
-        if last.tzinfo is None:  # SQLite hands back naive UTC
-            last = last.replace(tzinfo=UTC)
+        if last.tzinfo is None:  # SQLite keeps the local wall-clock time, naive
+            last = last.astimezone()
         return datetime.now(UTC) - last < self.idle
 
     def _lower_priority(self) -> None:

@@ -103,9 +103,9 @@ def compression_candidates(conn: Connection, transfer_syntaxes: Sequence[str], *
         .limit(limit)
     )
     if since is not None:
-        statement = statement.where(instances.c.stored_at >= since)
+        statement = statement.where(instances.c.stored_at >= _as_stored(since))
     if stored_before is not None:
-        statement = statement.where(instances.c.stored_at < stored_before)
+        statement = statement.where(instances.c.stored_at < _as_stored(stored_before))
     return [Candidate(row["_pk"], row["_modality"] or "", to_stored_instance(row))
             for row in conn.execute(statement).mappings()]
 
@@ -117,8 +117,13 @@ def count_candidates(conn: Connection, transfer_syntaxes: Sequence[str], *,
                  .where(instances.c.codec_state.is_(None))
                  .where(instances.c.TransferSyntaxUID.in_(list(transfer_syntaxes))))
     if since is not None:
-        statement = statement.where(instances.c.stored_at >= since)
+        statement = statement.where(instances.c.stored_at >= _as_stored(since))
     return int(conn.execute(statement).scalar_one())
+
+
+def _as_stored(moment: datetime) -> datetime:
+    """``moment`` in local time, as ``stored_at`` is written (SQLite keeps it naive)."""
+    return moment.astimezone()
 
 
 def last_stored_at(conn: Connection) -> datetime | None:
