@@ -27,6 +27,13 @@ matching engine; retrieves and deletes of an out-of-scope study are refused
 (403 / 0xA801) unless the glass is broken, which is recorded. Deleting a whole
 study shreds its key (:mod:`dicomvault.keys.hierarchy`); deleting part of one
 re-keys the rest, so no copy of the deleted part decrypts any more.
+
+Lossless compression (``dicomvault.codecs``, docs/codecs.md): the storage
+policy may replace a native instance's blob by a compressed copy, on ingest
+or later (:meth:`Archive.replace_stored`). The instance keeps its identity:
+:meth:`Archive.stream_instance` still returns the acknowledged file, rebuilt
+byte for byte and checked against the SHA-256 in the index and the ledger;
+:meth:`Archive.stream_stored` returns the compressed copy itself.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import logging
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +54,9 @@ from dicomvault.access import AccessPolicy, Permission, Principal, RequestContex
 from dicomvault.access.policy import ScopeDecision
 from dicomvault.access.schema import break_glass_log
 from dicomvault.audit import AuditTrail
+from dicomvault.codecs import ByteCache, CompressedCopy, OriginalLayout, StoragePolicy
+from dicomvault.codecs.compressor import compress_on_ingest
+from dicomvault.codecs.original import restore_original
 from dicomvault.config import DuplicatePolicy, Settings
 from dicomvault.dicom.header import load_header
 from dicomvault.errors import (
@@ -53,6 +64,7 @@ from dicomvault.errors import (
     DuplicateInstanceError,
     IntegrityError,
     InvalidInputError,
+    KeyUnavailableError,
     NotFoundError,
     OutOfResourcesError,
     PermissionDeniedError,
@@ -73,12 +85,38 @@ from dicomvault.index import (
     study_in_scope,
     write_transaction,
 )
+from dicomvault.index.stored import (
+    Candidate,
+    CodecState,
+    StorageFigures,
+    StoredRepresentation,
+    compression_candidates,
+    count_candidates,
+    last_stored_at,
+    mark_codec_state,
+    replace_representation,
+    storage_figures,
+)
 from dicomvault.ingest import InstanceUpload, StagedInstance
-from dicomvault.keys import KeyProvider, RotationProgress, StudyKeys, parse_key_ref, rewrap_key
+from dicomvault.keys import (
+    KeyProvider,
+    RotationProgress,
+    StudyKeys,
+    new_data_key,
+    parse_key_ref,
+    rewrap_key,
+)
 from dicomvault.keys.rotation import ProgressCallback, rotate_keys
 from dicomvault.keys.schema import key_rotations, study_keys
 from dicomvault.ledger import EventType
-from dicomvault.storage import BlobStore, open_bytes, open_sealed
+from dicomvault.storage import (
+    BlobStore,
+    SealingWriter,
+    new_blob_name,
+    open_bytes,
+    open_sealed,
+    seal_bytes,
+)
 
 if TYPE_CHECKING:
     from dicomvault.access.service import AccessService
@@ -133,6 +171,39 @@ class InstanceLocation:
     kek_id: str
     wrapped_key: bytes
     sealed_header: bytes
+    # -- codecs: set when the blob holds a compressed copy (see the module docstring).
+    stored_transfer_syntax_uid: str | None = None
+    stored_size: int | None = None
+    stored_sha256: str | None = None
+    sealed_layout: bytes | None = None
+
+    @property
+    def is_compressed_copy(self) -> bool:
+        """Whether the blob holds a compressed copy rather than the file as received."""
+        return self.stored_transfer_syntax_uid is not None
+
+    @property
+    def blob_transfer_syntax_uid(self) -> str:
+        """The transfer syntax of the bytes in the blob (:meth:`Archive.stream_stored`)."""
+        return self.stored_transfer_syntax_uid or self.transfer_syntax_uid
+
+    @classmethod
+    def of_staged(cls, item: StagedInstance) -> InstanceLocation:
+        """The location of an instance just committed as received (no index read)."""
+        return cls(
+            study_instance_uid=item.parsed.study.StudyInstanceUID,
+            series_instance_uid=item.parsed.series.SeriesInstanceUID,
+            sop_instance_uid=item.sop_instance_uid,
+            sop_class_uid=item.sop_class_uid,
+            transfer_syntax_uid=item.parsed.instance.TransferSyntaxUID,
+            number_of_frames=item.parsed.instance.NumberOfFrames,
+            blob_name=item.stored.blob_name,
+            size=item.stored.size,
+            sha256=item.stored.sha256,
+            kek_id=item.stored.kek_id,
+            wrapped_key=item.stored.wrapped_key,
+            sealed_header=item.stored.sealed_header,
+        )
 
     @classmethod
     def from_row(cls, row: Any) -> InstanceLocation:
@@ -149,6 +220,10 @@ class InstanceLocation:
             kek_id=row.kek_id,
             wrapped_key=bytes(row.wrapped_key),
             sealed_header=bytes(row.sealed_header),
+            stored_transfer_syntax_uid=row.stored_transfer_syntax,
+            stored_size=row.stored_size,
+            stored_sha256=row.stored_sha256,
+            sealed_layout=None if row.sealed_layout is None else bytes(row.sealed_layout),
         )
 
 
@@ -174,6 +249,8 @@ class Archive:
         self.study_keys = StudyKeys(engine, keys)
         #: Accounts, tokens and logins (set by :func:`dicomvault.node.open_archive`).
         self.access: AccessService | None = None
+        self.storage_policy = StoragePolicy.from_settings(settings)
+        self.codec_cache = ByteCache(settings.transcode_cache_bytes)
 
     # -- access ----------------------------------------------------------------
 
@@ -332,6 +409,7 @@ class Archive:
             self.blobs.delete(name)
         kept = {s.stored.blob_name for s in to_insert}
         self._discard([s for s in accepted if s.stored.blob_name not in kept])
+        self._compress_on_ingest(to_insert, ctx)
         return results, failures
 
     def _with_current_keys(self, conn: sa.Connection, staged: list[StagedInstance],
@@ -351,6 +429,12 @@ class Archive:
             else:
                 kept.append(item)
         return kept
+
+    def _compress_on_ingest(self, stored: Sequence[StagedInstance], ctx: RequestContext) -> None:
+        """Apply an ``ingest`` storage policy to what was just committed (ARCHITECTURE.md
+        "Ingest" step 3). The store stands whatever happens here; a failure leaves the
+        original, which the background compressor or ``dicomvault compress`` retries."""
+        compress_on_ingest(self, stored, ctx)
 
     def _apply_duplicate_policy(
         self, conn: sa.Connection, staged: Sequence[StagedInstance]
@@ -482,20 +566,50 @@ class Archive:
         return self.keys.unwrap(location.kek_id, location.wrapped_key)
 
     def stream_instance(self, location: InstanceLocation) -> Iterator[bytes]:
-        """The instance's Part 10 bytes, every segment authenticated before release.
+        """The instance's Part 10 bytes as acknowledged, every segment authenticated
+        before release; a compressed copy is decoded back into the original file.
 
         The SHA-256 recorded at ingest is checked at the end; a mismatch raises
         :class:`IntegrityError` (the stream is then cut, never completed).
         """
-        data_key = self._data_key(location)
-        digest = hashlib.sha256()
-        size = 0
-        for segment in open_sealed(data_key, self.blobs.read(location.blob_name)):
-            digest.update(segment)
-            size += len(segment)
-            yield segment
-        if size != location.size or digest.hexdigest() != location.sha256:
-            raise IntegrityError("stored object does not match the hash recorded at ingest")
+        if location.is_compressed_copy:
+            chunks = self._rebuild_original(location)
+        else:
+            chunks = open_sealed(self._data_key(location), self.blobs.read(location.blob_name))
+        yield from _verified(chunks, location.size, location.sha256)
+
+    def stream_stored(self, location: InstanceLocation) -> Iterator[bytes]:
+        """The blob's own Part 10 bytes (the compressed copy, if there is one), verified.
+
+        Its transfer syntax is :attr:`InstanceLocation.blob_transfer_syntax_uid`.
+        """
+        if not location.is_compressed_copy:
+            yield from self.stream_instance(location)
+            return
+        chunks = open_sealed(self._data_key(location), self.blobs.read(location.blob_name))
+        yield from _verified(chunks, location.stored_size, location.stored_sha256)
+
+    def read_stored(self, location: InstanceLocation) -> bytes:
+        """The whole verified blob content (see :meth:`stream_stored`)."""
+        return b"".join(self.stream_stored(location))
+
+    def _rebuild_original(self, location: InstanceLocation) -> Iterator[bytes]:
+        layout = self.original_layout(location)
+        if layout is None:
+            raise IntegrityError("a compressed instance has lost its layout")
+        compressed = self.read_stored(location)
+        yield from restore_original(self.read_header_bytes(location), layout, compressed)
+
+    def original_layout(self, location: InstanceLocation) -> OriginalLayout | None:
+        """How the original is rebuilt from a compressed copy (``None``: the blob is it)."""
+        if location.sealed_layout is None:
+            return None
+        return OriginalLayout.from_bytes(open_bytes(self._data_key(location),
+                                                    location.sealed_layout))
+
+    def read_header_bytes(self, location: InstanceLocation) -> bytes:
+        """The header's Part 10 bytes as kept at ingest (everything before Pixel Data)."""
+        return zlib.decompress(open_bytes(self._data_key(location), location.sealed_header))
 
     def read_instance(self, location: InstanceLocation) -> bytes:
         """The whole verified Part 10 file (no byte is returned unless all verify)."""
@@ -504,6 +618,105 @@ class Archive:
     def read_header(self, location: InstanceLocation) -> Dataset:
         """The instance's header (no pixel data) from the sealed cache in the index."""
         return load_header(open_bytes(self._data_key(location), location.sealed_header))
+
+    # -- storage representation (codecs) -------------------------------------------
+
+    def replace_stored(self, ctx: RequestContext, location: InstanceLocation,
+                       copy: CompressedCopy) -> bool:
+        """Replace the instance's blob by a proven compressed copy (the worker's step).
+
+        The copy is sealed under a fresh data key and read back before the
+        index points at it; the index change and its ``transcoded`` ledger
+        event commit together, and only then is the old blob deleted.
+        Returns ``False`` (and leaves everything as it was) if the instance
+        was deleted or replaced meanwhile.
+        """
+        try:
+            header = open_bytes(self._data_key(location), location.sealed_header)
+        except KeyUnavailableError:
+            return False  # the study was deleted (its key shredded) meanwhile
+        data_key = new_data_key()
+        # Under the study's own KEK, as at ingest (crypto-shredding covers the copy too).
+        wrapped = self.study_keys.wrap(location.study_instance_uid, data_key)
+        blob_name = self._write_blob(data_key, copy.data, copy.sha256)
+        new = StoredRepresentation(
+            blob_name=blob_name, kek_id=wrapped.kek_id, wrapped_key=wrapped.wrapped,
+            sealed_header=seal_bytes(data_key, header),
+            sealed_layout=seal_bytes(data_key, copy.layout.to_bytes()),
+            transfer_syntax=copy.transfer_syntax, size=copy.size, sha256=copy.sha256,
+        )
+        try:
+            with write_transaction(self.engine) as conn:
+                replaced = replace_representation(
+                    conn, location.sop_instance_uid, expected_blob=location.blob_name,
+                    expected_sha256=location.sha256, new=new)
+                if replaced:
+                    self.audit.record(conn, ctx, EventType.TRANSCODED, **_subjects(location),
+                                      details=_transcoded_details(location, copy))
+        except BaseException:
+            self.blobs.delete(blob_name)
+            raise
+        self.blobs.delete(location.blob_name if replaced else blob_name)
+        return replaced
+
+    def _write_blob(self, data_key: bytes, data: bytes, sha256: str) -> str:
+        """Seal ``data`` into a new durable blob and check it reads back as ``sha256``."""
+        writer = self.blobs.begin(new_blob_name())
+        try:
+            sealer = SealingWriter(data_key, writer.write)
+            view = memoryview(data)
+            for start in range(0, len(data), _WRITE_CHUNK):
+                sealer.write(bytes(view[start:start + _WRITE_CHUNK]))
+            sealer.close()
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        try:
+            for _ in _verified(open_sealed(data_key, self.blobs.read(writer.name)),
+                               len(data), sha256):
+                pass
+        except BaseException:
+            self.blobs.delete(writer.name)
+            raise
+        return writer.name
+
+    def keep_as_received(self, ctx: RequestContext, location: InstanceLocation,
+                         state: CodecState, *, target: str, reason: str) -> None:
+        """Remember that the compressor leaves this instance as it is; a failed proof
+        (``MISMATCH``) is also recorded in the ledger, in the same transaction."""
+        with write_transaction(self.engine) as conn:
+            mark_codec_state(conn, location.sop_instance_uid, location.blob_name, state)
+            if state is CodecState.MISMATCH:
+                self.audit.record(conn, ctx, EventType.TRANSCODED, **_subjects(location),
+                                  details={"outcome": "kept-original", "reason": reason[:200],
+                                           "content_sha256": location.sha256,
+                                           "from": location.transfer_syntax_uid, "to": target})
+
+    def compression_candidates(self, transfer_syntaxes: Sequence[str], *, after_pk: int = 0,
+                               since: datetime | None = None,
+                               stored_before: datetime | None = None,
+                               limit: int = 100) -> list[tuple[Candidate, InstanceLocation]]:
+        """Instances the compressor has not looked at (see :mod:`dicomvault.index.stored`)."""
+        with self.engine.connect() as conn:
+            found = compression_candidates(conn, transfer_syntaxes, after_pk=after_pk,
+                                           since=since, stored_before=stored_before,
+                                           limit=limit)
+        return [(c, InstanceLocation.from_row(c.instance)) for c in found]
+
+    def count_compression_candidates(self, transfer_syntaxes: Sequence[str], *,
+                                     since: datetime | None = None) -> int:
+        with self.engine.connect() as conn:
+            return count_candidates(conn, transfer_syntaxes, since=since)
+
+    def last_stored_at(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return last_stored_at(conn)
+
+    def storage_figures(self) -> list[StorageFigures]:
+        """Stored and original bytes per modality and transfer syntax (``dicomvault stats``)."""
+        with self.engine.connect() as conn:
+            return storage_figures(conn)
 
     # -- delete ----------------------------------------------------------------
 
@@ -590,6 +803,34 @@ class Archive:
             "instances_rewrapped": last.instances_rewrapped}
         return {"provider": self.keys.describe(), "study_keys": int(studies),
                 "pending_shreds": self.study_keys.pending_shreds(), "last_rotation": rotation}
+
+
+_WRITE_CHUNK = 1024 * 1024
+
+
+def _verified(chunks: Iterable[bytes], size: int | None, sha256: str | None) -> Iterator[bytes]:
+    """Pass ``chunks`` on; at the end raise :class:`IntegrityError` unless they hash to
+    ``sha256`` and add up to ``size`` (the stream is then cut, never completed)."""
+    digest = hashlib.sha256()
+    total = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        total += len(chunk)
+        yield chunk
+    if total != size or digest.hexdigest() != sha256:
+        raise IntegrityError("stored object does not match the hash recorded at ingest")
+
+
+def _subjects(location: InstanceLocation) -> dict[str, str]:
+    return {"study": location.study_instance_uid, "series": location.series_instance_uid,
+            "sop": location.sop_instance_uid}
+
+
+def _transcoded_details(location: InstanceLocation,
+                        copy: CompressedCopy) -> dict[str, str | int | bool]:
+    return {"outcome": "compressed", "content_sha256": location.sha256,
+            "stored_sha256": copy.sha256, "from": location.transfer_syntax_uid,
+            "to": copy.transfer_syntax, "size": location.size, "stored_size": copy.size}
 
 
 def _result(item: StagedInstance, outcome: StoreOutcome) -> StoreResult:

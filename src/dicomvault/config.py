@@ -18,7 +18,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dicomvault.errors import ConfigurationError
@@ -33,6 +41,41 @@ class DuplicatePolicy(enum.StrEnum):
 
 
 KeyProviderKind = Literal["local", "transit"]
+
+class CompressionTime(enum.StrEnum):
+    """When the storage policy compresses: in the store request, or later in the background."""
+
+    INGEST = "ingest"
+    BACKGROUND = "background"
+
+
+class CompressionRule(BaseModel):
+    """One storage-policy rule: instances of a modality and/or SOP class, and what to do.
+
+    ``syntax`` is ``keep``, a short name (``jpeg-ls-lossless``,
+    ``jpeg2000-lossless``, ``htj2k-lossless``, ``htj2k-lossless-rpcl``,
+    ``rle``) or a lossless Transfer Syntax UID; ``when`` overrides
+    ``storage_compression_when``. The first matching rule wins.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: str | None = None
+    sop_class: str | None = None
+    syntax: str = Field(min_length=1)
+    when: CompressionTime | None = None
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> CompressionRule:
+        if not self.modality and not self.sop_class:
+            raise ValueError("a storage_compression_rules entry needs a modality or a sop_class")
+        return self
+
+
+def _default_compression_rules() -> list[CompressionRule]:
+    """Colour modalities go to HTJ2K: JPEG-LS has no colour transform in DICOM (docs/codecs.md)."""
+    return [CompressionRule(modality=modality, syntax="htj2k-lossless")
+            for modality in ("US", "XC", "ES", "OP", "GM")]
 
 
 def _default_data_dir() -> Path:
@@ -167,6 +210,32 @@ class Settings(BaseSettings):
         default=10, gt=0, description="How often new ledger events are forwarded."
     )
 
+    # -- codecs --
+    storage_compression: str = Field(
+        default="jpeg-ls-lossless",
+        min_length=1,
+        description=("Lossless syntax archived instances are compressed to unless a rule says "
+                     "otherwise: 'keep', a short name or a Transfer Syntax UID."),
+    )
+    storage_compression_when: CompressionTime = Field(
+        default=CompressionTime.BACKGROUND,
+        description="'background' (after the acknowledge, when ingest is idle) or 'ingest'.",
+    )
+    storage_compression_rules: list[CompressionRule] = Field(
+        default_factory=_default_compression_rules,
+        description="Per modality / SOP class exceptions to storage_compression.",
+    )
+    compression_interval_seconds: float = Field(
+        default=30.0, gt=0, description="Pause between passes of the background compressor."
+    )
+    compression_idle_seconds: float = Field(
+        default=30.0, ge=0,
+        description="The background compressor waits until nothing was stored for this long.",
+    )
+    transcode_cache_bytes: int = Field(
+        default=256 * 1024**2, ge=0,
+        description="Memory for decoded/transcoded instances and frames served on retrieve.",
+    )
     log_level: str = "INFO"
 
     @field_validator("ae_title")

@@ -18,6 +18,7 @@ from dicomvault.access.service import AccessService
 from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
 from dicomvault.audit.forwarder import forwarder_for
+from dicomvault.codecs.compressor import background_jobs as codec_jobs
 from dicomvault.config import Settings
 from dicomvault.daemon import Daemon
 from dicomvault.index import create_engine_for, upgrade_database, write_transaction
@@ -129,4 +130,5 @@ def background_jobs(archive: Archive) -> list[Daemon]:
     forwarder = forwarder_for(settings, ledger)
     if forwarder is not None:
         jobs.append(forwarder)
+    jobs.extend(codec_jobs(archive))
     return jobs

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dicomvault.cli import (  # noqa: F401  (each module registers its commands)
     audit,
+    compress,
     config_cmd,
     data,
     keys,
     ledger,
     serve,
+    stats,
     tokens,
     users,
 )

@@ -1,9 +1,9 @@
 """One frame at a time: decoded native pixels or the stored compressed bitstream.
 
-A multi-frame instance (enhanced CT/MR, ultrasound cine) is served frame by
-frame: only the requested frame is decoded (pydicom decoders take an
-``index``), and an encapsulated frame is cut out of its fragments without
-decoding anything (PS3.5 A.4).
+A multi-frame instance (enhanced CT/MR, ultrasound cine, whole-slide tiles)
+is served frame by frame: only the requested frame's fragments are cut out
+of the encapsulated Pixel Data (PS3.5 A.4, using the Basic Offset Table when
+there is one) and only they are decoded; a native frame is sliced out.
 """
 
 from __future__ import annotations
@@ -11,25 +11,20 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import numpy.typing as npt
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import as_pixel_options
 
+from dicomvault.codecs import bitstreams
+from dicomvault.codecs.pixels import Array, PixelFormat, number_of_frames
 from dicomvault.codecs.syntaxes import LITTLE_ENDIAN_NATIVE, is_native
 from dicomvault.errors import InvalidInputError, NotAcceptableError, NotFoundError
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-
-
-def number_of_frames(ds: Dataset) -> int:
-    """Number of Frames (0028,0008), 1 when absent or unreadable."""
-    try:
-        return max(1, int(ds.get("NumberOfFrames") or 1))
-    except (TypeError, ValueError):
-        return 1
+#: Errors pydicom's decoders raise for data they cannot decode.
+_DECODE_ERRORS = (ValueError, RuntimeError, AttributeError, KeyError, TypeError)
 
 
 def transfer_syntax_of(ds: Dataset) -> str:
@@ -49,7 +44,15 @@ def _check_frame(ds: Dataset, frame: int) -> None:
         raise NotFoundError(f"frame {frame} does not exist (the instance has {count})")
 
 
-def decode_frame(ds: Dataset, frame: int) -> tuple[npt.NDArray[np.generic], str]:
+def frame_bitstream(ds: Dataset, frame: int) -> bytes:
+    """The compressed bitstream of frame ``frame`` (1-based) of an encapsulated dataset."""
+    try:
+        return get_frame(ds.PixelData, frame - 1, number_of_frames=number_of_frames(ds))
+    except (ValueError, IndexError, KeyError) as exc:
+        raise InvalidInputError("the encapsulated pixel data is malformed") from exc
+
+
+def decode_frame(ds: Dataset, frame: int) -> tuple[Array, str]:
     """Decode frame ``frame`` (1-based) alone: its pixel array and photometric interpretation.
 
     Pixel data that cannot be decoded is reported, never served as garbage:
@@ -58,11 +61,16 @@ def decode_frame(ds: Dataset, frame: int) -> tuple[npt.NDArray[np.generic], str]
     """
     _check_frame(ds, frame)
     syntax = transfer_syntax_of(ds)
+    if syntax in bitstreams.DECODABLE or syntax in bitstreams.ENCODABLE:
+        fmt = PixelFormat.of(ds)
+        array = bitstreams.decode_frame(syntax, frame_bitstream(ds, frame), fmt, frame=frame)
+        photometric = fmt.photometric_interpretation
+        return fmt.stored_values(array), "RGB" if photometric == "YBR_RCT" else photometric
     try:
         array, info = get_decoder(syntax).as_array(ds, index=frame - 1, **as_pixel_options(ds))
     except NotImplementedError as exc:
         raise NotAcceptableError(f"pixel data in {syntax} cannot be decoded here") from exc
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError) as exc:
+    except _DECODE_ERRORS as exc:
         raise InvalidInputError(f"pixel data could not be decoded: {type(exc).__name__}") from exc
     return array, str(info.get("photometric_interpretation", ds.PhotometricInterpretation))
 
@@ -71,14 +79,13 @@ def _read(data: bytes) -> Dataset:
     return pydicom.dcmread(io.BytesIO(data))
 
 
-def native_frame(data: bytes, frame: int) -> bytes:
-    """Frame ``frame`` (1-based) of a Part 10 file as native little-endian pixel bytes.
+def dataset_native_frame(ds: Dataset, frame: int) -> bytes:
+    """Frame ``frame`` (1-based) of ``ds`` as native little-endian pixel bytes.
 
     PS3.18 10.4.1.1.3: uncompressed frames are sent as Explicit VR Little
     Endian pixel data. Little-endian native frames are sliced out unchanged;
     everything else is decoded (that frame only).
     """
-    ds = _read(data)
     _check_frame(ds, frame)
     syntax = transfer_syntax_of(ds)
     if syntax in LITTLE_ENDIAN_NATIVE and "PixelData" in ds and ds.get("BitsAllocated") != 1:
@@ -86,17 +93,18 @@ def native_frame(data: bytes, frame: int) -> bytes:
         return bytes(buffer)
     array, _ = decode_frame(ds, frame)
     little = array.astype(array.dtype.newbyteorder("<"), copy=False)
-    return little.tobytes()
+    return np.ascontiguousarray(little).tobytes()
+
+
+def native_frame(data: bytes, frame: int) -> bytes:
+    """Frame ``frame`` (1-based) of a Part 10 file as native little-endian pixel bytes."""
+    return dataset_native_frame(_read(data), frame)
 
 
 def encapsulated_frame(data: bytes, frame: int) -> bytes:
     """Frame ``frame`` (1-based) of an encapsulated Part 10 file as its compressed bitstream."""
     ds = _read(data)
     _check_frame(ds, frame)
-    syntax = transfer_syntax_of(ds)
-    if is_native(syntax):
+    if is_native(transfer_syntax_of(ds)):
         raise NotAcceptableError("the instance is not stored compressed")
-    try:
-        return get_frame(ds.PixelData, frame - 1, number_of_frames=number_of_frames(ds))
-    except (ValueError, IndexError) as exc:
-        raise InvalidInputError("the encapsulated pixel data is malformed") from exc
+    return frame_bitstream(ds, frame)

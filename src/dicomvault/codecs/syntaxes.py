@@ -54,6 +54,40 @@ LOSSLESS_ENCAPSULATED: Final = frozenset({
 })
 
 
+#: HTJ2K syntaxes (PS3.5 8.2.15, 10.18): their bitstreams are read and written by OpenJPH.
+HTJ2K_SYNTAXES: Final = frozenset({HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, HTJ2K})
+#: JPEG 2000 Part 1 syntaxes (PS3.5 8.2.4).
+JPEG_2000_SYNTAXES: Final = frozenset({JPEG_2000_LOSSLESS, JPEG_2000})
+#: JPEG-LS syntaxes (PS3.5 8.2.3).
+JPEG_LS_SYNTAXES: Final = frozenset({JPEG_LS_LOSSLESS, JPEG_LS_NEAR_LOSSLESS})
+
+#: Short names an operator may use for a syntax in the settings (``storage_compression``).
+SYNTAX_NAMES: Final = {
+    "explicit-vr-little-endian": EXPLICIT_VR_LITTLE_ENDIAN,
+    "implicit-vr-little-endian": IMPLICIT_VR_LITTLE_ENDIAN,
+    "deflated": DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    "rle": RLE_LOSSLESS,
+    "jpeg-ls-lossless": JPEG_LS_LOSSLESS,
+    "jpeg2000-lossless": JPEG_2000_LOSSLESS,
+    "htj2k-lossless": HTJ2K_LOSSLESS,
+    "htj2k-lossless-rpcl": HTJ2K_LOSSLESS_RPCL,
+    "htj2k": HTJ2K,
+}
+
+
+def syntax_uid(name_or_uid: str) -> str:
+    """The Transfer Syntax UID for a short name of :data:`SYNTAX_NAMES` or a UID itself."""
+    return SYNTAX_NAMES.get(name_or_uid.strip().lower(), name_or_uid.strip())
+
+
+def syntax_label(transfer_syntax: str) -> str:
+    """A short human name for a syntax (``jpeg-ls-lossless``), the UID when it has none."""
+    for name, uid in SYNTAX_NAMES.items():
+        if uid == transfer_syntax:
+            return name
+    return transfer_syntax
+
+
 def is_native(transfer_syntax: str) -> bool:
     """Whether pixel data in this syntax is native (not encapsulated)."""
     return transfer_syntax in NATIVE_SYNTAXES

@@ -30,7 +30,8 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, convert_color_space
 
-from dicomvault.codecs import decode_frame, number_of_frames
+from dicomvault.codecs.frames import decode_frame
+from dicomvault.codecs.pixels import number_of_frames
 from dicomvault.errors import InvalidInputError, NotAcceptableError, NotFoundError
 
 MEDIA_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG"}

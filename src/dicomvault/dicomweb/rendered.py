@@ -4,18 +4,24 @@ Query parameters (PS3.18 8.3.5.1): ``window=center,width[,function]``,
 ``viewport=width,height`` and ``quality=1..100``; media type from ``Accept``
 (``image/jpeg`` by default, ``image/png``). A thumbnail of a study or series
 is the rendered middle instance of its first series.
+
+Only the requested frame is decoded, from the blob as stored (a compressed
+copy's frame alone, PS3.5 A.4); rendered images are kept in the node's
+bounded codec cache, so a viewer paging through a series twice decodes it
+once.
 """
 
 from __future__ import annotations
 
-import io
+from collections.abc import Callable
 
 import anyio
-import pydicom
+from pydicom.dataset import Dataset
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dicomvault.archive import Archive, InstanceLocation
+from dicomvault.codecs.retrieve import stored_dataset
 from dicomvault.dicom.render import render_frame
 from dicomvault.dicom.render import thumbnail as render_thumbnail
 from dicomvault.dicomweb.context import request_context
@@ -61,10 +67,13 @@ def _render_options(request: Request) -> tuple[tuple[float, float] | None,
     return window, viewport, quality
 
 
-async def _dataset(request: Request, location: InstanceLocation) -> pydicom.Dataset:
+async def _cached_image(request: Request, location: InstanceLocation, key: tuple[object, ...],
+                        render: Callable[[Dataset], bytes]) -> bytes:
+    """The rendered image for ``key`` from the cache, or rendered from the stored blob."""
     archive: Archive = request.app.state.archive
-    data = await anyio.to_thread.run_sync(archive.read_instance, location)
-    return pydicom.dcmread(io.BytesIO(data))
+    return await anyio.to_thread.run_sync(lambda: archive.codec_cache.get_or_make(
+        (location.blob_name, "rendered", *key),
+        lambda: render(stored_dataset(archive, location))))
 
 
 async def _locations(request: Request) -> list[InstanceLocation]:
@@ -80,11 +89,10 @@ async def _render(request: Request, frame: int) -> Response:
     media_type = negotiate_rendered(request.headers.get("accept"))
     window, viewport, quality = _render_options(request)
     [location] = await _locations(request)
-    ds = await _dataset(request, location)
-    image = await anyio.to_thread.run_sync(
-        lambda: render_frame(ds, frame, media_type, window=window, viewport=viewport,
-                             quality=quality)
-    )
+    image = await _cached_image(
+        request, location, (frame, media_type, window, viewport, quality),
+        lambda ds: render_frame(ds, frame, media_type, window=window, viewport=viewport,
+                                quality=quality))
     return Response(image, media_type=media_type)
 
 
@@ -107,10 +115,9 @@ async def thumbnail(request: Request) -> Response:
     first_series = [loc for loc in locations
                     if loc.series_instance_uid == locations[0].series_instance_uid]
     location = first_series[len(first_series) // 2]
-    ds = await _dataset(request, location)
     frame = int(request.path_params["frames"].split(",")[0]) if "frames" in request.path_params \
         else 1
-    image = await anyio.to_thread.run_sync(
-        lambda: render_thumbnail(ds, media_type, size=_THUMBNAIL_SIZE, frame=frame)
-    )
+    image = await _cached_image(
+        request, location, ("thumbnail", frame, media_type),
+        lambda ds: render_thumbnail(ds, media_type, size=_THUMBNAIL_SIZE, frame=frame))
     return Response(image, media_type=media_type)

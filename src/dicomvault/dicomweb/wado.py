@@ -2,16 +2,20 @@
 
 Instances stream straight from the sealed blobs: each segment is
 authenticated before it is sent, in a worker thread, so a large series never
-sits whole in memory. An instance stored in another transfer syntax than
-the one the client accepts is transcoded by :mod:`dicomvault.codecs`; if any
-instance of the request cannot be, the answer is 406 before anything is sent
-(PS3.18 8.7.3.5).
+sits whole in memory. An instance is sent in the syntax it was acknowledged
+in when the client accepts it (``transfer-syntax=*`` included: the original
+bytes, rebuilt exactly if the storage policy compressed them), else in its
+compressed copy's syntax when accepted, else transcoded by
+:mod:`dicomvault.codecs` (:func:`~dicomvault.codecs.retrieve.instance_as`,
+cached); if any instance of the request cannot be, the answer is 406 before
+anything is sent (PS3.18 8.7.3.5).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import anyio
@@ -20,18 +24,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from dicomvault.archive import Archive, InstanceLocation
-from dicomvault.codecs import can_transcode, encapsulated_frame, native_frame, transcode
+from dicomvault.codecs import can_transcode, is_native, why_not_transcodable
+from dicomvault.codecs.retrieve import frames_of, prefetch_instances
 from dicomvault.dicom.json import bulk_value, dataset_to_json
 from dicomvault.dicomweb.context import base_url, request_context
 from dicomvault.dicomweb.media import (
     FrameChoice,
+    InstanceTarget,
     multipart_content_type,
     negotiate_frames,
     negotiate_instances,
     new_boundary,
     require_json_acceptable,
 )
-from dicomvault.dicomweb.multipart import multipart_related_stream
+from dicomvault.dicomweb.multipart import amultipart_related_stream, multipart_related_stream
 from dicomvault.errors import InvalidInputError, NotAcceptableError
 
 DICOM_JSON = "application/dicom+json"
@@ -59,35 +65,58 @@ def instance_url(root: str, location: InstanceLocation) -> str:
 # -- instances ------------------------------------------------------------------------
 
 
+def _served_syntax(target: InstanceTarget, location: InstanceLocation) -> str:
+    """The acknowledged syntax if accepted, else the compressed copy's, else the target."""
+    if target.accepts(location.transfer_syntax_uid):
+        return location.transfer_syntax_uid
+    if location.is_compressed_copy and target.accepts(location.blob_transfer_syntax_uid):
+        return location.blob_transfer_syntax_uid
+    return target.transfer_syntax
+
+
 async def retrieve(request: Request) -> StreamingResponse:
     """Study, series or instance as ``multipart/related; type="application/dicom"``."""
     archive: Archive = request.app.state.archive
     target = negotiate_instances(request.headers.get("accept"))
     locations = await _locate(request)
-    for location in locations:
-        if not target.accepts(location.transfer_syntax_uid) and not can_transcode(
-            location.transfer_syntax_uid, target.transfer_syntax
-        ):
-            raise NotAcceptableError(
-                f"an instance stored as {location.transfer_syntax_uid} cannot be served as "
-                f"{target.transfer_syntax}"
-            )
+    served = [(location, _served_syntax(target, location)) for location in locations]
+
+    def check() -> None:
+        for location, syntax in served:
+            source = location.transfer_syntax_uid
+            if syntax in (source, location.blob_transfer_syntax_uid):
+                continue
+            if not can_transcode(source, syntax):
+                raise NotAcceptableError(
+                    f"an instance stored as {source} cannot be served as {syntax}")
+            if not is_native(syntax):  # the pixels must suit the encoder: read the header
+                reason = why_not_transcodable(archive.read_header(location), source, syntax)
+                if reason is not None:
+                    raise NotAcceptableError(reason)
+
+    await anyio.to_thread.run_sync(check)
     boundary = new_boundary()
 
-    def parts() -> Iterator[tuple[str, Iterator[bytes]]]:
-        for location in locations:
-            if target.accepts(location.transfer_syntax_uid):
-                syntax = location.transfer_syntax_uid
-                body: Iterator[bytes] = archive.stream_instance(location)
-            else:
-                syntax = target.transfer_syntax
-                body = iter([transcode(archive.read_instance(location), syntax)])
-            yield f"application/dicom; transfer-syntax={syntax}", body
+    async def parts() -> AsyncIterator[tuple[str, bytes | AsyncIterator[bytes]]]:
+        made = prefetch_instances(archive, served)
+        try:
+            for (_, syntax), item in zip(served, made, strict=True):
+                body = await anyio.to_thread.run_sync(item.result) \
+                    if isinstance(item, Future) else _chunks_of(item)
+                yield f"application/dicom; transfer-syntax={syntax}", body
+        finally:
+            made.close()
 
     return StreamingResponse(
-        multipart_related_stream(parts(), boundary),
+        amultipart_related_stream(parts(), boundary),
         media_type=multipart_content_type("application/dicom", boundary),
     )
+
+
+async def _chunks_of(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A blocking chunk iterator (a large instance read from its blob), pulled in a thread."""
+    while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+        yield chunk
 
 
 # -- metadata -------------------------------------------------------------------------
@@ -135,20 +164,15 @@ def _frame_numbers(text: str) -> list[int]:
 
 async def frames(request: Request) -> StreamingResponse:
     """Frames of one instance: uncompressed octet-stream, or the stored compressed
-    bitstream when the client accepts its media type (PS3.18 10.4.1.1.3)."""
+    bitstream when the client accepts its media type (PS3.18 10.4.1.1.3). Only the
+    requested frames are decoded; a compressed copy's bitstreams count as stored."""
     archive: Archive = request.app.state.archive
     numbers = _frame_numbers(request.path_params["frames"])
     [location] = await _locate(request)
     choice: FrameChoice = negotiate_frames(request.headers.get("accept"),
-                                           location.transfer_syntax_uid)
-
-    def read() -> list[bytes]:
-        data = archive.read_instance(location)
-        if choice.compressed:
-            return [encapsulated_frame(data, n) for n in numbers]
-        return [native_frame(data, n) for n in numbers]
-
-    payloads = await anyio.to_thread.run_sync(read)
+                                           location.blob_transfer_syntax_uid)
+    payloads = await anyio.to_thread.run_sync(
+        lambda: frames_of(archive, location, numbers, compressed=choice.compressed))
     boundary = new_boundary()
     content_type = choice.part_content_type
     return StreamingResponse(

@@ -40,6 +40,11 @@ class StoredInstance:
     wrapped_key: bytes
     sealed_header: bytes
     stored_at: datetime
+    # -- codecs: the blob's own representation when the storage policy compressed it.
+    stored_transfer_syntax: str | None = None
+    stored_size: int | None = None
+    stored_sha256: str | None = None
+    sealed_layout: bytes | None = None
 
 
 _COLUMNS: tuple[Column[Any], ...] = (
@@ -63,6 +68,10 @@ _COLUMNS: tuple[Column[Any], ...] = (
             "wrapped_key",
             "sealed_header",
             "stored_at",
+            "stored_transfer_syntax",
+            "stored_size",
+            "stored_sha256",
+            "sealed_layout",
         )
     ),
 )
@@ -84,6 +93,8 @@ def to_stored_instance(row: RowMapping) -> StoredInstance:
     values = {name: row[name] for name in _NAMES}
     values["wrapped_key"] = bytes(values["wrapped_key"])
     values["sealed_header"] = bytes(values["sealed_header"])
+    if values["sealed_layout"] is not None:
+        values["sealed_layout"] = bytes(values["sealed_layout"])
     return StoredInstance(**values)
 
 

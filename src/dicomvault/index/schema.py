@@ -140,7 +140,16 @@ instances = Table(
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("sealed_header", LargeBinary, nullable=False),
     Column("stored_at", DateTime(timezone=True), nullable=False),
+    # -- codecs (0003): how the blob holds the instance when it is not the file as received.
+    # TransferSyntaxUID, size and sha256 above stay those of the acknowledged file; a
+    # compressed blob is described here and sealed_layout rebuilds the original from it.
+    Column("stored_transfer_syntax", String(_UI), nullable=True),
+    Column("stored_size", BigInteger, nullable=True),
+    Column("stored_sha256", String(64), nullable=True),
+    Column("sealed_layout", LargeBinary, nullable=True),
+    Column("codec_state", String(16), nullable=True),
 )
 Index("ix_instances_series", instances.c.series_pk)
+Index("ix_instances_stored_at", instances.c.stored_at)
 Index("ix_instances_sop_class", instances.c.SOPClassUID)
 Index("ix_instances_kek", instances.c.kek_id)

@@ -1,0 +1,154 @@
+"""Serving archived instances and frames in what a client accepts, decoding each thing once.
+
+The doors (WADO-RS instances, frames and rendered resources; DIMSE) ask
+for an instance in a transfer syntax or for some frames; this module picks
+the cheapest way to answer from what the blob holds:
+
+* the acknowledged syntax: the original file, streamed as stored, or
+  rebuilt byte for byte from a compressed copy
+  (:meth:`Archive.stream_instance`);
+* the compressed copy's own syntax: the blob as it is, nothing decoded;
+* anything else: transcoded from the blob (:func:`transcode`), which for
+  a compressed copy means decoding its frames, never rebuilding first.
+
+Rebuilt originals, transcoded instances and decoded frames go into the
+node's bounded :class:`~dicomvault.codecs.cache.ByteCache`
+(``transcode_cache_bytes``) under the blob's random name, so a series read
+twice is decoded once. Frames are cut out of the encapsulated Pixel Data
+by the Basic Offset Table and decoded alone (PS3.5 A.4); native frames of
+a compressed copy come back in the original's own layout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from dicomvault.codecs import bitstreams
+from dicomvault.codecs.frames import (
+    dataset_native_frame,
+    frame_bitstream,
+    transfer_syntax_of,
+)
+from dicomvault.codecs.original import OriginalLayout
+from dicomvault.codecs.pixels import PixelFormat, number_of_frames
+from dicomvault.codecs.syntaxes import is_native
+from dicomvault.codecs.transcode import transcode
+from dicomvault.errors import NotAcceptableError, NotFoundError
+
+if TYPE_CHECKING:
+    from dicomvault.archive import Archive, InstanceLocation
+
+
+def instance_as(archive: Archive, location: InstanceLocation, target: str) -> Iterator[bytes]:
+    """The instance as a Part 10 file in ``target`` (see the module docstring)."""
+    cache = archive.codec_cache
+    if target == location.transfer_syntax_uid:
+        if not location.is_compressed_copy:
+            return archive.stream_instance(location)
+        return iter([cache.get_or_make((location.blob_name, "original"),
+                                       lambda: archive.read_instance(location))])
+    if target == location.blob_transfer_syntax_uid:
+        return archive.stream_stored(location)
+    return iter([cache.get_or_make((location.blob_name, target),
+                                   lambda: transcode(archive.read_stored(location), target))])
+
+
+#: Threads making instances ahead of the response (decryption, hashing and the codecs
+#: release the GIL while they work).
+PREFETCH_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Instances up to this size are made whole in a worker; larger ones stream lazily.
+WHOLE_LIMIT = 16 * 1024**2
+
+
+def _needs_decoding(location: InstanceLocation, target: str) -> bool:
+    """Whether serving ``location`` as ``target`` decodes pixels (rebuild or transcode)."""
+    if target == location.transfer_syntax_uid:
+        return location.is_compressed_copy
+    return target != location.blob_transfer_syntax_uid
+
+
+def _whole(archive: Archive, location: InstanceLocation, target: str) -> bytes:
+    return b"".join(instance_as(archive, location, target))
+
+
+def prefetch_instances(archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]]
+                       ) -> Generator[Future[bytes] | Iterator[bytes], None, None]:
+    """:func:`instance_as` for each (location, syntax), in order, made ahead in threads.
+
+    Yields, per instance, a future of its whole bytes (instances to decode,
+    and any up to :data:`WHOLE_LIMIT`) or, for a large instance sent as
+    stored, its lazy chunk iterator. At most ``2 * PREFETCH_THREADS``
+    instances are made ahead of the one being sent, so memory stays bounded
+    and a client that stops reading stops the work (closing the generator
+    cancels what has not started).
+    """
+    lookahead = 2 * PREFETCH_THREADS
+    pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="dicomvault-prefetch")
+    pending: deque[Future[bytes] | Iterator[bytes]] = deque()
+    try:
+        for location, target in wanted:
+            if _needs_decoding(location, target) or location.size <= WHOLE_LIMIT:
+                pending.append(pool.submit(_whole, archive, location, target))
+            else:
+                pending.append(instance_as(archive, location, target))
+            if len(pending) > lookahead:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def stored_dataset(archive: Archive, location: InstanceLocation) -> Dataset:
+    """The blob's data set (the compressed copy when there is one: frames decode alone)."""
+    return pydicom.dcmread(io.BytesIO(archive.read_stored(location)))
+
+
+def frames_of(archive: Archive, location: InstanceLocation, numbers: Sequence[int], *,
+              compressed: bool) -> list[bytes]:
+    """Frames ``numbers`` (1-based) as stored bitstreams or as native little-endian pixels.
+
+    ``compressed`` asks for the blob's own bitstreams (the client accepted
+    :attr:`InstanceLocation.blob_transfer_syntax_uid`); otherwise each frame
+    is decoded on its own, the others are not touched.
+    """
+    cache = archive.codec_cache
+    kind = "bitstream" if compressed else "native"
+    found = {n: cache.get((location.blob_name, kind, n)) for n in numbers}
+    missing = [n for n, value in found.items() if value is None]
+    if missing:
+        ds = stored_dataset(archive, location)
+        count = number_of_frames(ds)
+        for number in missing:
+            if not 1 <= number <= count:
+                raise NotFoundError(f"frame {number} does not exist (the instance has {count})")
+        layout = archive.original_layout(location)
+        for number in missing:
+            value = _bitstream(ds, number) if compressed else _native(ds, number, layout)
+            cache.put((location.blob_name, kind, number), value)
+            found[number] = value
+    return [value for value in (found[n] for n in numbers) if value is not None]
+
+
+def _bitstream(ds: Dataset, number: int) -> bytes:
+    if is_native(transfer_syntax_of(ds)):
+        raise NotAcceptableError("the instance is not stored compressed")
+    return frame_bitstream(ds, number)
+
+
+def _native(ds: Dataset, number: int, layout: OriginalLayout | None) -> bytes:
+    """A native frame; for a compressed copy in the original's layout (PS3.18 10.4.1.1.3)."""
+    syntax = transfer_syntax_of(ds)
+    if layout is None or is_native(syntax):
+        return dataset_native_frame(ds, number)
+    array = bitstreams.decode_frame(syntax, frame_bitstream(ds, number), PixelFormat.of(ds),
+                                    frame=number)
+    return layout.fmt.frame_bytes(array)
