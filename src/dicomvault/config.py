@@ -78,6 +78,20 @@ def _default_compression_rules() -> list[CompressionRule]:
             for modality in ("US", "XC", "ES", "OP", "GM")]
 
 
+class BlobBackend(enum.StrEnum):
+    """Where the primary copy of every sealed object lives."""
+
+    FILESYSTEM = "filesystem"
+    S3 = "s3"
+
+
+class ReplicationMode(enum.StrEnum):
+    """How the optional replica is written (see ``dicomvault.storage.replicated``)."""
+
+    MIRROR = "mirror"
+    ASYNC = "async"
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("DICOMVAULT_DATA_DIR", "./dicomvault-data"))
 
@@ -236,6 +250,43 @@ class Settings(BaseSettings):
         default=256 * 1024**2, ge=0,
         description="Memory for decoded/transcoded instances and frames served on retrieve.",
     )
+
+    # -- storage and backup --
+    blob_backend: BlobBackend = Field(
+        default=BlobBackend.FILESYSTEM,
+        description="filesystem (<data_dir>/blobs) or s3 (s3_bucket under s3_prefix).",
+    )
+    s3_bucket: str | None = Field(default=None, description="Bucket of the S3 blob store.")
+    s3_prefix: str = Field(default="", description="Key prefix of the S3 blob store.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint; unset: AWS (boto3's resolution)."
+    )
+    s3_region: str | None = None
+    s3_access_key_id: str | None = Field(
+        default=None, description="Unset: boto3's default chain (AWS_* environment, roles)."
+    )
+    s3_secret_access_key: SecretStr | None = None
+    s3_part_size: int = Field(
+        default=8 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3,
+        description="Objects larger than this go up as multipart uploads of this part size.",
+    )
+    s3_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts per S3 request (exponential backoff)."
+    )
+    replica: str | None = Field(
+        default=None,
+        description="Second blob store: a directory or s3://bucket/prefix. Unset: none.",
+    )
+    replication_mode: ReplicationMode = ReplicationMode.ASYNC
+    replication_interval_seconds: float = Field(default=5.0, gt=0)
+    backup_target: str | None = Field(
+        default=None, description="Default target of `backup run`: a directory or s3://..."
+    )
+    backup_keep_generations: int = Field(default=7, ge=1)
+    scrub_interval_hours: float = Field(
+        default=168.0, ge=0, description="Background scrub period; 0: only `dicomvault scrub`."
+    )
+
     log_level: str = "INFO"
 
     @field_validator("ae_title")
@@ -263,6 +314,12 @@ class Settings(BaseSettings):
             if scheme not in ("tls", "udp") or not sep or not host or not port.isdigit():
                 raise ValueError("audit_syslog_url must be tls://host:port or udp://host:port")
         return value
+
+    @model_validator(mode="after")
+    def _s3_store_has_a_bucket(self) -> Settings:
+        if self.blob_backend is BlobBackend.S3 and not self.s3_bucket:
+            raise ValueError("blob_backend = 's3' needs s3_bucket")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -308,7 +365,7 @@ class Settings(BaseSettings):
         """Every setting as JSON-ready values with secrets masked (``config show``)."""
         view = self.model_dump(mode="json")
         view["database_url"] = _mask_url_password(self.resolved_database_url)
-        for secret in ("keyring_passphrase", "transit_token"):
+        for secret in ("keyring_passphrase", "transit_token", "s3_secret_access_key"):
             if getattr(self, secret) is not None:
                 view[secret] = _MASK
         return view

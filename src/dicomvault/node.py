@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
 
 from dicomvault.access import AccessPolicy, Door, RequestContext, system_context
 from dicomvault.access.authn import LoginLimits
@@ -19,7 +22,7 @@ from dicomvault.archive import Archive
 from dicomvault.audit import AuditTrail
 from dicomvault.audit.forwarder import forwarder_for
 from dicomvault.codecs.compressor import background_jobs as codec_jobs
-from dicomvault.config import Settings
+from dicomvault.config import ReplicationMode, Settings
 from dicomvault.daemon import Daemon
 from dicomvault.index import create_engine_for, upgrade_database, write_transaction
 from dicomvault.index.flusher import LogFlusher
@@ -28,7 +31,9 @@ from dicomvault.keys.files import ensure_private_dir
 from dicomvault.ledger import EventType, Ledger, LedgerKeys
 from dicomvault.ledger.checkpointer import CheckpointDaemon
 from dicomvault.ledger.service import LedgerService
-from dicomvault.storage import FilesystemBlobStore
+from dicomvault.storage import BlobStore
+from dicomvault.storage.locations import open_blob_store, primary_location
+from dicomvault.storage.replicated import ReplicatedBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +99,8 @@ def open_archive(settings: Settings) -> tuple[Archive, NodeNotices]:
     engine = create_engine_for(settings.resolved_database_url)
     upgrade_database(engine)
     keys, generated = _key_provider(settings)
-    blobs = FilesystemBlobStore(settings.blob_dir, fsync=settings.fsync)
-    ledger_keys = LedgerKeys.load_or_create(settings.keys_dir / "ledger")
+    blobs = open_blob_stores(settings, engine)
+    ledger_keys = LedgerKeys.load_or_create(ledger_keys_dir(settings))
     ledger = Ledger(ledger_keys, origin=settings.ledger_origin)
     audit = AuditTrail(ledger)
     archive = Archive(settings, engine, keys, blobs, audit,
@@ -117,9 +122,26 @@ def _recorded_settings(settings: Settings) -> dict[str, object]:
             if key not in _PROCESS_SETTINGS}
 
 
+def ledger_keys_dir(settings: Settings) -> Path:
+    """Where the ledger's identifier and signing keys live."""
+    return settings.keys_dir / "ledger"
+
+
+def open_blob_stores(settings: Settings, engine: sa.Engine) -> BlobStore:
+    """The primary blob store, wrapped with its replica when one is configured."""
+    from dicomvault.backup.replication import DatabaseReplicationQueue
+
+    primary = open_blob_store(primary_location(settings), settings)
+    if settings.replica is None:
+        return primary
+    replica = open_blob_store(settings.replica, settings)
+    return ReplicatedBlobStore(primary, replica, settings.replication_mode,
+                               DatabaseReplicationQueue(engine))
+
+
 def background_jobs(archive: Archive) -> list[Daemon]:
     """The jobs ``serve`` runs beside the doors (see :mod:`dicomvault.daemon`): log flush,
-    checkpoints, audit forwarding..."""
+    checkpoints, audit forwarding, compression, scrub, replication"""
     settings = archive.settings
     ledger = LedgerService(archive.engine, archive.audit.ledger)
     jobs: list[Daemon] = []
@@ -131,4 +153,14 @@ def background_jobs(archive: Archive) -> list[Daemon]:
     if forwarder is not None:
         jobs.append(forwarder)
     jobs.extend(codec_jobs(archive))
+    from dicomvault.backup.replication import DatabaseReplicationQueue, ReplicationDaemon
+    from dicomvault.backup.scrub import ScrubDaemon
+
+    if settings.scrub_interval_hours > 0:
+        jobs.append(ScrubDaemon(archive, settings.scrub_interval_hours * 3600))
+    blobs = archive.blobs
+    asynchronous = settings.replication_mode is ReplicationMode.ASYNC
+    if isinstance(blobs, ReplicatedBlobStore) and asynchronous:
+        jobs.append(ReplicationDaemon(blobs, DatabaseReplicationQueue(archive.engine),
+                                      settings.replication_interval_seconds))
     return jobs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dicomvault.cli import (  # noqa: F401  (each module registers its commands)
     audit,
+    backup,
     compress,
     config_cmd,
     data,

@@ -1,17 +1,23 @@
-"""``dicomvault keys``: key status and rotation (``keys export`` is the backup's)."""
+"""``dicomvault keys``: key status, rotation, and export for disaster recovery."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from dicomvault.cli.backup import read_passphrase
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
 from dicomvault.cli.users import CLI
 from dicomvault.keys import RotationProgress
+from dicomvault.keys.files import write_secret_file
+from dicomvault.keys.recovery import collect, seal_recovery
 
-keys_app = typer.Typer(help="Key-encryption keys: status and rotation.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key-encryption keys: status, rotation, recovery export.",
+                       no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 
@@ -43,3 +49,27 @@ def rotate(data_dir: DataDirOption = None) -> None:
     typer.echo(f"rotation {result.rotation_id}{' (resumed)' if result.resumed else ''}: "
                f"{result.keys_done} keys, {result.instances_rewrapped} data keys re-wrapped, "
                "old key versions retired")
+
+
+@keys_app.command("export")
+@reports_errors
+def export_keys(
+    to: Annotated[Path, typer.Option("--to", help="Recovery file to write (mode 0600).")],
+    passphrase_stdin: Annotated[bool, typer.Option(
+        "--passphrase-stdin", help="Read the recovery passphrase from standard input.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write the keyring, every study KEK and the ledger keys, sealed under a recovery
+    passphrase.
+
+    Keep the file apart from the backups (see docs/backup.md). It holds the keys of the
+    studies that exist now: after deleting studies, export again and destroy older
+    recovery files, or those deletions stay recoverable from older backups.
+    """
+    passphrase = read_passphrase(passphrase_stdin)
+    archive, _ = open_node(data_dir)
+    contents = collect(archive.settings, archive.keys)
+    write_secret_file(to, seal_recovery(contents, passphrase))
+    kms = " (KEKs in the external KMS stay there)" if contents.active_kek is None else ""
+    typer.echo(f"wrote the keyring, {len(contents.study_keks)} study KEKs and the ledger keys "
+               f"to {to}{kms}")

@@ -62,6 +62,8 @@ class EventType(enum.StrEnum):
     SETTINGS_CHANGED = "settings_changed"
     BACKUP_MADE = "backup_made"
     RESTORE_DONE = "restore_done"
+    BLOB_DAMAGED = "blob_damaged"
+    BLOB_REPAIRED = "blob_repaired"
     CHECKPOINT_WITNESSED = "checkpoint_witnessed"
     WITNESS_ALARM = "witness_alarm"
     AUDIT_LOG_USED = "audit_log_used"

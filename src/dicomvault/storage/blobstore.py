@@ -13,6 +13,12 @@ Reading returns the object's bytes as an iterator of chunks; a missing object
 raises :class:`~dicomvault.errors.IntegrityError` (the index says it exists).
 Storage that is full, read-only or unreachable raises
 :class:`~dicomvault.errors.OutOfResourcesError`.
+
+Crash recovery (``dicomvault fsck``) needs to know how old an object is:
+``committed_at(name)`` is when it was committed (POSIX seconds) and
+``discard_incomplete(older_than_seconds)`` removes only staged objects
+untouched for that long, so that fsck may run beside a live server without
+removing an upload in flight.
 """
 
 from __future__ import annotations
@@ -21,10 +27,22 @@ import abc
 import secrets
 from collections.abc import Iterator
 
+from dicomvault.errors import IntegrityError
+
 
 def new_blob_name() -> str:
     """A random 128-bit object name, hex encoded."""
     return secrets.token_hex(16)
+
+
+def check_blob_name(name: str) -> str:
+    """``name`` if it is a plausible object name (alphanumeric, 8+ characters).
+
+    Refuses anything that could escape a directory or an S3 prefix.
+    """
+    if len(name) < 8 or not name.isalnum() or not name.isascii():
+        raise IntegrityError("invalid blob name")
+    return name
 
 
 class BlobWriter(abc.ABC):
@@ -65,5 +83,10 @@ class BlobStore(abc.ABC):
         """Every committed object's name (for scrub and fsck)."""
 
     @abc.abstractmethod
-    def discard_incomplete(self) -> int:
-        """Remove staged objects left by a crash; returns how many (fsck)."""
+    def committed_at(self, name: str) -> float:
+        """When the object was committed (POSIX seconds); IntegrityError if missing."""
+
+    @abc.abstractmethod
+    def discard_incomplete(self, older_than_seconds: float = 0.0) -> int:
+        """Remove staged objects left by a crash, untouched for ``older_than_seconds``;
+        returns how many (fsck)."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from dicomvault.errors import IntegrityError, OutOfResourcesError
-from dicomvault.storage.blobstore import BlobStore, BlobWriter
+from dicomvault.storage.blobstore import BlobStore, BlobWriter, check_blob_name
 
 _READ_CHUNK = 1024 * 1024
 _FANOUT_DIGITS = 3
@@ -109,8 +110,7 @@ class FilesystemBlobStore(BlobStore):
             _fsync_dir(self.root.parent)
 
     def path_of(self, name: str) -> Path:
-        if len(name) < 8 or not name.isalnum():
-            raise IntegrityError("invalid blob name")
+        check_blob_name(name)
         return self.root / name[:_FANOUT_DIGITS] / name
 
     def ensure_dir(self, directory: Path) -> None:
@@ -149,9 +149,21 @@ class FilesystemBlobStore(BlobStore):
             for blob in sorted(fanout.iterdir()):
                 yield blob.name
 
-    def discard_incomplete(self) -> int:
+    def committed_at(self, name: str) -> float:
+        try:
+            return self.path_of(name).stat().st_mtime
+        except FileNotFoundError as exc:
+            raise IntegrityError("a stored object is missing from blob storage") from exc
+
+    def discard_incomplete(self, older_than_seconds: float = 0.0) -> int:
+        cutoff = time.time() - older_than_seconds
         count = 0
         for leftover in self.staging_dir.iterdir():
-            leftover.unlink(missing_ok=True)
+            try:
+                if older_than_seconds and leftover.stat().st_mtime > cutoff:
+                    continue  # an upload in flight
+                leftover.unlink()
+            except FileNotFoundError:
+                continue  # committed or aborted meanwhile
             count += 1
         return count

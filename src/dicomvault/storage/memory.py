@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from dicomvault.errors import IntegrityError
@@ -23,6 +24,7 @@ class _MemoryWriter(BlobWriter):
         if self._parts is None:
             raise IntegrityError("commit of a finished blob writer")
         self._store.objects[self.name] = b"".join(self._parts)
+        self._store.commit_times[self.name] = time.time()
         self._parts = None
 
     def abort(self) -> None:
@@ -32,6 +34,7 @@ class _MemoryWriter(BlobWriter):
 class MemoryBlobStore(BlobStore):
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.commit_times: dict[str, float] = {}
 
     def begin(self, name: str) -> BlobWriter:
         return _MemoryWriter(self, name)
@@ -45,6 +48,7 @@ class MemoryBlobStore(BlobStore):
 
     def delete(self, name: str) -> None:
         self.objects.pop(name, None)
+        self.commit_times.pop(name, None)
 
     def exists(self, name: str) -> bool:
         return name in self.objects
@@ -52,5 +56,11 @@ class MemoryBlobStore(BlobStore):
     def names(self) -> Iterator[str]:
         yield from sorted(self.objects)
 
-    def discard_incomplete(self) -> int:
-        return 0
+    def committed_at(self, name: str) -> float:
+        try:
+            return self.commit_times[name]
+        except KeyError as exc:
+            raise IntegrityError("a stored object is missing from blob storage") from exc
+
+    def discard_incomplete(self, older_than_seconds: float = 0.0) -> int:
+        return 0  # staged parts live in the writer and vanish with it
