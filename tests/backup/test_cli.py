@@ -30,17 +30,20 @@ def test_backup_export_keys_destroy_restore_scrub_fsck(tmp_path: Path) -> None:
     _ok(run_cli(node, "import", str(incoming), env=NODE_ENV))
     out = _ok(run_cli(node, "backup", "run", "--to", str(backup), env=NODE_ENV))
     assert "generation 1: 6 instances, 6 of 6 blobs copied" in out
-    assert "generation 2: 6 instances, 0 of 6 blobs copied" in _ok(
-        run_cli(node, "backup", "run", "--to", str(backup), env=NODE_ENV))
+    stale = tmp_path / "before-generation-2.keys"
+    _ok(run_cli(node, "keys", "export", "--to", str(stale), "--passphrase-stdin",
+                stdin=RECOVERY, env=NODE_ENV))
+    keys = tmp_path / "recovery.keys"
+    out = _ok(run_cli(node, "backup", "run", "--to", str(backup), "--keys-to", str(keys),
+                      "--passphrase-stdin", stdin=RECOVERY, env=NODE_ENV))
+    assert "generation 2: 6 instances, 0 of 6 blobs copied" in out
+    assert f"study KEKs and the ledger keys to {keys}" in out
     listing = _ok(run_cli(node, "backup", "list", "--target", str(backup), env=NODE_ENV))
     assert [line.split()[0] for line in listing.splitlines()] == ["1", "2"]
     assert "backup verified" in _ok(run_cli(node, "backup", "verify", "--target", str(backup),
                                             env=NODE_ENV))
     refused = run_cli(node, "keys", "export", "--to", str(tmp_path / "k"), env=NODE_ENV)
     assert refused.returncode == 1 and "--passphrase-stdin" in refused.stderr
-    keys = tmp_path / "recovery.keys"
-    _ok(run_cli(node, "keys", "export", "--to", str(keys), "--passphrase-stdin",
-                stdin=RECOVERY, env=NODE_ENV))
     assert keys.stat().st_mode & 0o777 == 0o600
     assert b"kek-" not in keys.read_bytes()  # key ids and keys are inside the sealed part
 
@@ -49,6 +52,9 @@ def test_backup_export_keys_destroy_restore_scrub_fsck(tmp_path: Path) -> None:
     wrong = run_cli(new, "restore", "--from", str(backup), "--keys", str(keys),
                     "--passphrase-stdin", stdin="not it\n")
     assert wrong.returncode == 1 and "passphrase is wrong" in wrong.stderr
+    too_old = run_cli(new, "restore", "--from", str(backup), "--keys", str(stale),
+                      "--passphrase-stdin", stdin=RECOVERY)
+    assert too_old.returncode == 1 and "older than backup generation 2" in too_old.stderr
     out = _ok(run_cli(new, "restore", "--from", str(backup), "--keys", str(keys),
                       "--passphrase-stdin", stdin=RECOVERY))
     assert "restored generation 2: 6 instances verified against the ledger" in out

@@ -41,7 +41,7 @@ from dicomvault.backup.sealed import checked_chunks, snapshot_values
 from dicomvault.backup.snapshot import load_snapshot
 from dicomvault.backup.target import BackupTarget, flush_filesystems
 from dicomvault.config import Settings
-from dicomvault.errors import IntegrityError, InvalidInputError
+from dicomvault.errors import IntegrityError, InvalidInputError, KeyUnavailableError
 from dicomvault.index import (
     create_engine_for,
     current_revision,
@@ -55,7 +55,7 @@ from dicomvault.keys.recovery import RecoveryContents, install
 from dicomvault.ledger import EventType, VerifierKey
 from dicomvault.ledger.checkpoint import verify_checkpoint
 from dicomvault.ledger.merkle import VerificationError
-from dicomvault.ledger.tree import read_head
+from dicomvault.ledger.schema import ledger_event_index
 from dicomvault.node import open_archive
 from dicomvault.storage import FilesystemBlobStore
 
@@ -86,10 +86,15 @@ def _require_empty(settings: Settings) -> None:
         upgrade_database(engine)
         with engine.connect() as conn:
             indexed = conn.execute(sa.select(sa.func.count()).select_from(instances)).scalar_one()
-            ledger_size = read_head(conn).size
+            # A node records its settings when it first opens (and so does a failed restore
+            # attempt): those events alone do not make it a node with history to lose.
+            history = conn.execute(
+                sa.select(sa.func.count()).select_from(ledger_event_index)
+                .where(ledger_event_index.c.event_type != EventType.SETTINGS_CHANGED.value)
+            ).scalar_one()
     finally:
         engine.dispose()
-    if indexed or ledger_size:
+    if indexed or history:
         raise InvalidInputError(
             "restore needs an empty node: this one already holds instances or ledger entries")
 
@@ -136,8 +141,14 @@ def _restore_into(archive: Archive, target: BackupTarget, generation: int | None
             "with the dicomvault version that made it, then upgrade")
     ledger = archive.audit.ledger
     with write_transaction(archive.engine) as conn:
-        summary = load_snapshot(conn, snapshot_values(target.blobs, archive.keys,
-                                                      manifest.snapshot))
+        try:
+            summary = load_snapshot(conn, snapshot_values(target.blobs, archive.keys,
+                                                          manifest.snapshot))
+        except KeyUnavailableError as exc:
+            raise KeyUnavailableError(
+                f"the recovery key file is older than backup generation {chosen}: use the "
+                "one written after it (backup run --keys-to), or restore an older generation "
+                "with --generation") from exc
         _check_ledger(archive, conn, manifest, summary.leaf_hashes)
         witnessed_size = _check_witnessed(ledger.verifier_key, summary.leaf_hashes, witnessed,
                                           allow_rollback)

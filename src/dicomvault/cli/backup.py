@@ -25,7 +25,7 @@ from dicomvault.backup.common import manifests
 from dicomvault.backup.scrub import Scrubber
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors, settings_for
 from dicomvault.errors import InvalidInputError
-from dicomvault.keys.recovery import open_recovery
+from dicomvault.keys.recovery import RecoveryContents, open_recovery, write_recovery_file
 
 backup_app = typer.Typer(help="Back up the node to a directory or an S3 bucket.",
                          no_args_is_help=True)
@@ -45,15 +45,33 @@ def read_passphrase(from_stdin: bool) -> str:
     return sys.stdin.readline()
 
 
+def report_export(to: Path, contents: RecoveryContents) -> None:
+    """Say what a recovery file holds (counts only, never key material)."""
+    kms = " (KEKs in the external KMS stay there)" if contents.active_kek is None else ""
+    typer.echo(f"wrote the keyring, {len(contents.study_keks)} study KEKs and the ledger keys "
+               f"to {to}{kms}")
+
+
 @backup_app.command("run")
 @reports_errors
 def backup_run(
     to: Annotated[str | None, typer.Option("--to", help="Directory or s3://bucket/prefix.")
                   ] = None,
     keep: Annotated[int | None, typer.Option(help="Generations to keep.", min=1)] = None,
+    keys_to: Annotated[Path | None, typer.Option(
+        "--keys-to", help="Also write the recovery key file that opens this backup (0600)."
+    )] = None,
+    passphrase_stdin: Annotated[bool, typer.Option(
+        "--passphrase-stdin", help="Read the recovery passphrase (for --keys-to) from stdin."
+    )] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Write a new backup generation (incremental: only new blobs are copied)."""
+    """Write a new backup generation (incremental: only new blobs are copied).
+
+    With ``--keys-to``, the recovery key file is written after the backup, so it holds
+    the KEK of this generation's snapshot and of every study in it.
+    """
+    passphrase = read_passphrase(passphrase_stdin) if keys_to else None
     archive, _ = open_node(data_dir)
     target = open_target(to, archive.settings)
     report = run_backup(archive, target, keep=keep or archive.settings.backup_keep_generations)
@@ -66,6 +84,9 @@ def backup_run(
     if report.pruned_generations:
         typer.echo(f"retention: removed generations {list(report.pruned_generations)} and "
                    f"{report.pruned_objects} objects")
+    if keys_to is not None and passphrase is not None:
+        report_export(keys_to, write_recovery_file(keys_to, archive.settings, archive.keys,
+                                                   passphrase))
 
 
 @backup_app.command("list")

@@ -9,12 +9,11 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dicomvault.cli.backup import read_passphrase
+from dicomvault.cli.backup import read_passphrase, report_export
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
 from dicomvault.cli.users import CLI
 from dicomvault.keys import RotationProgress
-from dicomvault.keys.files import write_secret_file
-from dicomvault.keys.recovery import collect, seal_recovery
+from dicomvault.keys.recovery import write_recovery_file
 
 keys_app = typer.Typer(help="Key-encryption keys: status, rotation, recovery export.",
                        no_args_is_help=True)
@@ -62,14 +61,12 @@ def export_keys(
     """Write the keyring, every study KEK and the ledger keys, sealed under a recovery
     passphrase.
 
-    Keep the file apart from the backups (see docs/backup.md). It holds the keys of the
-    studies that exist now: after deleting studies, export again and destroy older
-    recovery files, or those deletions stay recoverable from older backups.
+    Keep the file apart from the backups (see docs/backup.md). It opens the backups made
+    before it, not later ones (each snapshot and each new study has a KEK of its own):
+    export after every backup (``backup run --keys-to`` does it) and keep only the newest
+    file, so that deleted studies also leave the older recovery files' reach.
     """
     passphrase = read_passphrase(passphrase_stdin)
     archive, _ = open_node(data_dir)
-    contents = collect(archive.settings, archive.keys)
-    write_secret_file(to, seal_recovery(contents, passphrase))
-    kms = " (KEKs in the external KMS stay there)" if contents.active_kek is None else ""
-    typer.echo(f"wrote the keyring, {len(contents.study_keks)} study KEKs and the ledger keys "
-               f"to {to}{kms}")
+    report_export(to, write_recovery_file(to, archive.settings, archive.keys, passphrase))
+

@@ -34,6 +34,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -130,6 +131,19 @@ def seal_recovery(contents: RecoveryContents, passphrase: str) -> bytes:
             AESGCM(key).encrypt(nonce, inner, FORMAT.encode())).decode(),
     }
     return json.dumps(envelope, indent=2).encode()
+
+
+def write_recovery_file(path: Path, settings: Settings, provider: KeyProvider,
+                        passphrase: str) -> RecoveryContents:
+    """Collect the node's keys now and seal them into ``path`` (mode 0600, atomic).
+
+    A recovery file opens only the backups made before it: every snapshot and
+    every new study gets a KEK of its own, so the file must be written again
+    after each backup (``backup run --keys-to``).
+    """
+    contents = collect(settings, provider)
+    write_secret_file(path, seal_recovery(contents, passphrase))
+    return contents
 
 
 def open_recovery(raw: bytes, passphrase: str) -> RecoveryContents:
