@@ -38,7 +38,6 @@ byte for byte and checked against the SHA-256 in the index and the ledger;
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
 import logging
@@ -77,6 +76,7 @@ from dicomvault.index import (
     ResultRow,
     StudyScope,
     count_query,
+    database_reachable,
     delete_instances,
     existing_content_hashes,
     insert_instances,
@@ -385,7 +385,7 @@ class Archive:
         obsolete_blobs: list[str] = []
         to_insert: list[StagedInstance] = []
         try:
-            with _database_reachable(), write_transaction(self.engine) as conn:
+            with database_reachable(), write_transaction(self.engine) as conn:
                 accepted = self._with_current_keys(conn, accepted, failures)
                 to_insert, results, dup_failures, replaced = self._apply_duplicate_policy(
                     conn, accepted
@@ -479,7 +479,7 @@ class Archive:
                      sop: str | None = None, patient: str | None = None,
                      details: dict[str, str | int | bool] | None = None) -> None:
         """Record an event that is not part of a store/retrieve/delete, in its own transaction."""
-        with _database_reachable(), write_transaction(self.engine) as conn:
+        with database_reachable(), write_transaction(self.engine) as conn:
             self.audit.record(conn, ctx, kind, study=study, series=series, sop=sop,
                               patient=patient, details=details)
 
@@ -504,7 +504,7 @@ class Archive:
         """
         decision = self.policy.scope_for(ctx, Permission.SEARCH)
         flush = self.settings.flush_access_events or decision.break_glass
-        with _database_reachable(), write_transaction(self.engine, flush=flush) as conn:
+        with database_reachable(), write_transaction(self.engine, flush=flush) as conn:
             rows = run_query(conn, query, decision.scope)
             if decision.break_glass:
                 self._break_glass(conn, ctx, "search", query.study_uid)
@@ -516,7 +516,7 @@ class Archive:
         scope: StudyScope | None = None
         if ctx is not None:
             scope = self.policy.scope_for(ctx, Permission.SEARCH).scope
-        with _database_reachable(), self.engine.connect() as conn:
+        with database_reachable(), self.engine.connect() as conn:
             return count_query(conn, query, scope)
 
     # -- retrieve --------------------------------------------------------------
@@ -539,7 +539,7 @@ class Archive:
         """
         decision = self.policy.scope_for(ctx, Permission.RETRIEVE)
         flush = self.settings.flush_access_events or decision.break_glass
-        with _database_reachable(), write_transaction(self.engine, flush=flush) as conn:
+        with database_reachable(), write_transaction(self.engine, flush=flush) as conn:
             self._check_study(conn, ctx, decision, study_uid, "retrieve")
             rows = instances_of(conn, study_uid, series_uid, sop_uid)
             if not rows:
@@ -556,7 +556,7 @@ class Archive:
 
         Storage Commitment (PS3.4 J) reports success only for these.
         """
-        with _database_reachable(), self.engine.connect() as conn:
+        with database_reachable(), self.engine.connect() as conn:
             found = existing_content_hashes(conn, sop_instance_uids)
         return {uid: sop_class for uid, (sop_class, _) in found.items()}
 
@@ -732,7 +732,7 @@ class Archive:
         instances' wrapped data keys no longer unwrap.
         """
         decision = self.policy.scope_for(ctx, Permission.DELETE)
-        with _database_reachable(), write_transaction(self.engine) as conn:
+        with database_reachable(), write_transaction(self.engine) as conn:
             self._check_study(conn, ctx, decision, study_uid, "delete")
             rows = instances_of(conn, study_uid, series_uid, sop_uid)
             if not rows:
@@ -829,20 +829,6 @@ def _transcoded_details(location: InstanceLocation,
     return {"outcome": "compressed", "content_sha256": location.sha256,
             "stored_sha256": copy.sha256, "from": location.transfer_syntax_uid,
             "to": copy.transfer_syntax, "size": location.size, "stored_size": copy.size}
-
-
-@contextlib.contextmanager
-def _database_reachable() -> Iterator[None]:
-    """A database that is down, unreachable, full or read-only is 503 / 0xA700, not 500.
-
-    SQLAlchemy reports all of these as OperationalError (or InterfaceError for a
-    connection that died); the pool replaces dead connections (pre-ping), so the
-    node recovers by itself when the database returns.
-    """
-    try:
-        yield
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise OutOfResourcesError("the index database is unavailable; retry later") from exc
 
 
 def _result(item: StagedInstance, outcome: StoreOutcome) -> StoreResult:

@@ -50,8 +50,10 @@ def fill(path: Path) -> Path:
     return filler
 
 
-def stow(base_url: str, files: list[bytes]) -> httpx.Response:
+def stow(base_url: str, files: list[bytes], auth: dict[str, str]) -> httpx.Response:
+    """STOW-RS ``files`` with the credentials in ``auth`` (an Authorization header)."""
     body, content_type = stow_body(files)
     return httpx.post(f"{base_url}/dicom-web/studies", content=body,
-                      headers={"Content-Type": content_type, "Accept": "application/dicom+json"},
+                      headers={**auth, "Content-Type": content_type,
+                               "Accept": "application/dicom+json"},
                       timeout=120)

@@ -37,6 +37,7 @@ import httpx
 import pytest
 from tests.faults.conftest import stow
 from tests.support.archive_data import all_locations, contents, sop_uid
+from tests.support.auth import bearer, cli_service_token
 from tests.support.cli import run_cli
 from tests.support.live import free_port
 from tests.support.nodes import TEST_PASSPHRASE, open_test_node
@@ -51,16 +52,17 @@ ENV = {"DICOMVAULT_KEYRING_PASSPHRASE": TEST_PASSPHRASE, "DICOMVAULT_SCRUB_INTER
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen[bytes], http_url: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], http_url: str, token: str) -> None:
         self.process = process
         self.http_url = http_url
+        self.token = token
 
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
 
-def _start_server(data_dir: Path) -> Server:
+def _start_server(data_dir: Path, token: str) -> Server:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
     env.update(ENV, DICOMVAULT_DATA_DIR=str(data_dir))
@@ -74,7 +76,7 @@ def _start_server(data_dir: Path) -> Server:
             raise RuntimeError("dicomvault serve exited at start")
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return Server(process, url)
+                return Server(process, url, token)
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
@@ -89,7 +91,7 @@ class Sender(Protocol):
 
 class StowSender:
     def send(self, server: Server, files: list[bytes]) -> list[str]:
-        response = stow(server.http_url, files)
+        response = stow(server.http_url, files, bearer(server.token))
         if response.status_code != 200:
             return []
         return [item["00081155"]["Value"][0]
@@ -148,8 +150,9 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(tmp_path: Path, door: s
     ingest = _Ingest(SENDERS[door](), deque(files[i:i + BATCH]
                                             for i in range(0, TOTAL, BATCH)))
     acknowledged_at_kill = []
+    token = cli_service_token(data_dir, TEST_PASSPHRASE)
     for kill_at in (*KILL_AFTER, None):
-        ingest.run(_start_server(data_dir), kill_at)
+        ingest.run(_start_server(data_dir, token), kill_at)
         acknowledged_at_kill.append(len(ingest.acknowledged))
     assert acknowledged_at_kill[0] >= KILL_AFTER[0] and acknowledged_at_kill[-1] == TOTAL
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from tests.faults.conftest import fill, remount, stow, tmpfs
 from tests.support.archive_data import CTX, all_locations, study_files
+from tests.support.auth import admin_headers
 from tests.support.live import serving
 from tests.support.nodes import open_test_node
 from tests.support.proxy import cuttable
@@ -39,9 +40,10 @@ def test_disk_full_is_503_and_stores_resume_when_space_returns(tmp_path: Path) -
     with tmpfs(tmp_path / "node" / "blobs", "512k") as blobs, open_test_node(
             tmp_path / "node", f"sqlite:///{tmp_path / 'i.sqlite3'}") as node, \
             serving(node) as url:
-        assert stow(url, files[:2]).status_code == 200
+        auth = admin_headers(node)
+        assert stow(url, files[:2], auth).status_code == 200
         filler = fill(blobs)
-        refused = stow(url, files[2:4])
+        refused = stow(url, files[2:4], auth)
         assert refused.status_code == 503
         assert "ENOSPC" in refused.json()["reason"]
         with pytest.raises(OutOfResourcesError) as caught:
@@ -50,7 +52,7 @@ def test_disk_full_is_503_and_stores_resume_when_space_returns(tmp_path: Path) -
         assert len(all_locations(node)) == 2
         _no_debris(node)
         filler.unlink()  # the operator frees space: no restart needed
-        assert stow(url, files[2:]).status_code == 200
+        assert stow(url, files[2:], auth).status_code == 200
         assert len(all_locations(node)) == 6
         _no_debris(node)
 
@@ -60,16 +62,17 @@ def test_read_only_storage_is_503_and_stores_resume_when_writable(tmp_path: Path
     with tmpfs(tmp_path / "node" / "blobs", "4m") as blobs, open_test_node(
             tmp_path / "node", f"sqlite:///{tmp_path / 'i.sqlite3'}") as node, \
             serving(node) as url:
-        assert stow(url, files[:1]).status_code == 200
+        auth = admin_headers(node)
+        assert stow(url, files[:1], auth).status_code == 200
         remount(blobs, "ro")
         try:
-            refused = stow(url, files[1:3])
+            refused = stow(url, files[1:3], auth)
             assert refused.status_code == 503
             assert "EROFS" in refused.json()["reason"]
             assert len(all_locations(node)) == 1
         finally:
             remount(blobs, "rw")
-        assert stow(url, files[1:]).status_code == 200
+        assert stow(url, files[1:], auth).status_code == 200
         assert len(all_locations(node)) == 4
         _no_debris(node)
 
@@ -85,15 +88,16 @@ def test_unreachable_s3_is_503_and_stores_resume_when_it_returns(tmp_path: Path)
             with open_test_node(tmp_path / "node", f"sqlite:///{tmp_path / 'i.sqlite3'}",
                                 blob_backend="s3", s3_bucket=bucket, **settings) as node, \
                     serving(node) as url:
-                assert stow(url, files[:1]).status_code == 200
+                auth = admin_headers(node)
+                assert stow(url, files[:1], auth).status_code == 200
                 proxy.cut()
-                refused = stow(url, files[1:3])
+                refused = stow(url, files[1:3], auth)
                 assert refused.status_code == 503
                 assert "object storage is unreachable" in refused.json()["reason"]
                 with pytest.raises(OutOfResourcesError):
                     node.read_instance(all_locations(node)[0])  # retrieve: 503 too
                 assert len(all_locations(node)) == 1
                 proxy.restore()
-                assert stow(url, files[1:]).status_code == 200
+                assert stow(url, files[1:], auth).status_code == 200
                 assert len(all_locations(node)) == 4
                 _no_debris(node)

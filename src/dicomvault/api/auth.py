@@ -29,7 +29,8 @@ from dicomvault.access.authn import Session
 from dicomvault.api.common import access_of, json_object, text_field
 from dicomvault.archive import Archive
 from dicomvault.dicomweb.errors import error_response
-from dicomvault.errors import AuthenticationError
+from dicomvault.errors import AuthenticationError, OutOfResourcesError
+from dicomvault.index import database_reachable
 
 #: Paths served without authentication. The UI's static shell (no data in it) is
 #: added here by the UI; everything else, /docs and /openapi.json included, is closed.
@@ -65,7 +66,8 @@ def _bearer(scope: Scope) -> str:
 def _principal(archive: Archive, token: str) -> Principal:
     if archive.access is None:
         raise AuthenticationError("this node does not authenticate")
-    return archive.access.authenticate(token)
+    with database_reachable():  # a database outage is 503 at the door too, not 500
+        return archive.access.authenticate(token)
 
 
 class AuthenticationMiddleware:
@@ -83,7 +85,7 @@ class AuthenticationMiddleware:
         archive: Archive = scope["app"].state.archive
         try:
             principal = await anyio.to_thread.run_sync(_principal, archive, _bearer(scope))
-        except AuthenticationError as exc:
+        except (AuthenticationError, OutOfResourcesError) as exc:
             await error_response(exc)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal

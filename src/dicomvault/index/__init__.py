@@ -8,6 +8,7 @@ answer through :func:`run_query`.
 from dicomvault.index.database import (
     create_engine_for,
     current_revision,
+    database_reachable,
     flush_log,
     upgrade_database,
     write_transaction,
@@ -54,6 +55,7 @@ __all__ = [
     "count_query",
     "create_engine_for",
     "current_revision",
+    "database_reachable",
     "delete_instances",
     "delete_series",
     "delete_study",

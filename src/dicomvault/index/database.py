@@ -36,7 +36,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from dicomvault.errors import ConfigurationError
+from dicomvault.errors import ConfigurationError, OutOfResourcesError
 
 #: Milliseconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -168,3 +168,17 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def database_reachable() -> Iterator[None]:
+    """A database that is down, unreachable, full or read-only is 503 / 0xA700, not 500.
+
+    SQLAlchemy reports all of these as OperationalError (or InterfaceError for a
+    connection that died); the pool replaces dead connections (pre-ping), so the
+    node recovers by itself when the database returns.
+    """
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise OutOfResourcesError("the index database is unavailable; retry later") from exc
