@@ -42,7 +42,7 @@ def test_round_trips_through_bytes_and_is_immutable() -> None:
 
 
 def test_every_event_type_and_door_is_accepted() -> None:
-    assert len(EventType) == 19
+    assert len(EventType) == 21
     assert set(DETAILS) == set(EventType)  # every type documents its details
     for kind in EventType:
         for door in DOORS:

@@ -48,6 +48,7 @@ USER_AUTHENTICATION = Code("110114", "User Authentication")
 LOGIN = Code("110122", "Login")
 EMERGENCY_OVERRIDE = Code("110127", "Emergency Override Started")
 SECURITY_CONFIGURATION = Code("110129", "Security Configuration")
+HARDWARE_CONFIGURATION = Code("110130", "Hardware Configuration")
 SOFTWARE_CONFIGURATION = Code("110131", "Software Configuration")
 OBJECT_SECURITY_ATTRIBUTES_CHANGED = Code("110135", "Object Security Attributes Changed")
 #: Participant object ID types (PS3.15 A.5.3, RFC 3881 Table 5.5.4).
@@ -94,6 +95,11 @@ _BY_TYPE: dict[EventType, AuditDescription] = {
     EventType.SETTINGS_CHANGED: AuditDescription(SECURITY_ALERT, "E", SOFTWARE_CONFIGURATION),
     EventType.BACKUP_MADE: AuditDescription(EXPORT, "R", requestor_is_source=False),
     EventType.RESTORE_DONE: AuditDescription(IMPORT, "C", requestor_is_source=True),
+    # Storage found rotten (a security alert: integrity of stored objects) and its repair,
+    # which rewrites a stored object (an update of the instance's storage).
+    EventType.BLOB_DAMAGED: AuditDescription(SECURITY_ALERT, "E", HARDWARE_CONFIGURATION,
+                                             MINOR_FAILURE),
+    EventType.BLOB_REPAIRED: AuditDescription(INSTANCES_ACCESSED, "U"),
     EventType.CHECKPOINT_WITNESSED: AuditDescription(AUDIT_LOG_USED, "R"),
     EventType.WITNESS_ALARM: AuditDescription(SECURITY_ALERT, "E", SECURITY_CONFIGURATION,
                                               SERIOUS_FAILURE),

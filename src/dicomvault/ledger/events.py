@@ -91,6 +91,8 @@ DETAILS: Mapping[EventType, tuple[str, ...]] = MappingProxyType({
     EventType.SETTINGS_CHANGED: ("changed", "settings_sha256", "setting_hashes"),
     EventType.BACKUP_MADE: ("target", "ledger_size", "instances"),
     EventType.RESTORE_DONE: ("source", "ledger_size", "instances"),
+    EventType.BLOB_DAMAGED: ("problem", "copy"),
+    EventType.BLOB_REPAIRED: ("copy", "source"),
     EventType.CHECKPOINT_WITNESSED: ("origin", "tree_size", "root_hash", "previous_size"),
     EventType.WITNESS_ALARM: ("origin", "tree_size", "root_hash", "previous_size", "reason"),
     EventType.AUDIT_LOG_USED: ("view", "filters", "results"),
