@@ -52,6 +52,7 @@ _PATIENT_NAME = 0x00100010
 _PATIENT_ID = 0x00100020
 _CONTENT_SEQUENCE = 0x0040A730
 _TEXT_VALUE = 0x0040A160
+_TIMEZONE_OFFSET = 0x00080201
 _DICOM_UID_ROOT = "1.2.840.10008."
 #: UI attributes that name classes, syntaxes or coding resources, not instances: never remapped.
 _NOT_INSTANCE_UID_SUFFIXES = ("ClassUID", "SyntaxUID", "CodingSchemeUID",
@@ -315,6 +316,8 @@ class Deidentifier:
             element.value = new[0] if len(new) == 1 else new
             return new[0] if len(new) == 1 else f"{len(new)} UIDs remapped"
         if action is Action.CLEAN:
+            if tag == _TIMEZONE_OFFSET:
+                return "kept (an offset, not a date)"
             if vr in TEMPORAL_VRS:
                 element.value = shift_dates(element.value, vr, instance.shift_days)
                 return ("time kept (dates shift whole days)" if vr == "TM"
