@@ -20,7 +20,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dicomvault.deid import Deidentifier, DeidOutcome, DeidProfile, part10_bytes
-from tests.deid.corpus import KEY_A, read, real_file_paths, table_row_for, testdata, walk
+from tests.deid.corpus import KEY_A, read, real_dataset, real_file_paths, table_row_for, walk
 
 #: What the de-identifier may leave in a D/Z/U-coded attribute that also happened to be the input.
 DUMMY_STRINGS = {"ANONYMOUS", "19000101", "000000", "19000101000000", "0", "000Y"}
@@ -128,7 +128,7 @@ def test_real_file_is_deidentified_and_still_valid(path: str) -> None:
 @pytest.mark.parametrize("leak", ["removed", "emptied", "kept-value", "private", "nested-name"])
 def test_the_checker_catches_each_kind_of_leak(leak: str) -> None:
     """The check above fails when the profile is not applied (it is not vacuous)."""
-    original = testdata("CT_small.dcm")
+    original = real_dataset("CT_small.dcm")
     outcome = Deidentifier(KEY_A, DeidProfile()).deidentify(original)
     out = outcome.dataset
     assert out is not None
