@@ -35,7 +35,7 @@ def test_a_study_stays_a_study_and_series_stay_series() -> None:
     study = _study()
     out = _deidentify(KEY_A, study)
     assert len({str(ds.PatientID) for ds in out}) == 1
-    assert {str(ds.PatientName) for ds in out} == {str(out[0].PatientID)}
+    assert {str(ds.PatientName) for ds in out} == {f"{out[0].PatientID}^"}
     assert len({ds.StudyInstanceUID for ds in out}) == 1
     for keyword in ("SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID"):
         before = [str(ds.get(keyword)) for ds in study]

@@ -53,7 +53,7 @@ def test_sr_text_and_names_in_content_items_do_not_survive() -> None:
     text = [e.value for _, e in walk(out_sr) if e.keyword == "TextValue"]
     names = [str(e.value) for _, e in walk(out_sr) if e.keyword == "PersonName"]
     assert text == ["ANONYMOUS"]
-    assert names == ["ANONYMOUS"]
+    assert names == ["ANONYMOUS^"]
 
 
 def test_seg_references_and_frame_of_reference_follow_the_source() -> None:
