@@ -67,7 +67,7 @@ def real_file_paths() -> list[str]:
     for path in sorted(get_testdata_files()):
         try:
             read(path)
-        except Exception:  # noqa: BLE001  (the test data includes deliberately broken files)
+        except Exception:
             continue
         readable.append(path)
     return readable
@@ -102,8 +102,8 @@ def table_row_for(tag: int) -> dict[str, str] | None:
     return None
 
 
-def _private_block(dataset: Dataset, group: int, creator: str, values: dict[int, tuple[str, object]],
-                   slot: int = 0x10) -> None:
+def _private_block(dataset: Dataset, group: int, creator: str,
+                   values: dict[int, tuple[str, object]], slot: int = 0x10) -> None:
     dataset.add_new((group << 16) | slot, "LO", creator)
     for offset, (vr, value) in values.items():
         dataset.add_new((group << 16) | (slot << 8) | offset, vr, value)

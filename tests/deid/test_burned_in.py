@@ -1,11 +1,11 @@
-"""Instances likely to show identity in their pixels are held back unless the agreement allows them."""
+"""Instances likely to show identity in their pixels are held back unless allowed."""
 
 from __future__ import annotations
 
 import pytest
+from tests.deid.corpus import KEY_A, real_dataset
 
 from dicomvault.deid import Deidentifier, DeidProfile
-from tests.deid.corpus import KEY_A, real_dataset
 
 HELD = Deidentifier(KEY_A, DeidProfile())
 ALLOWED = Deidentifier(KEY_A, DeidProfile(allow_burned_in=True))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from pydicom.dataset import Dataset
+from tests.deid.corpus import KEY_A, real_dataset, table_rows
 
 from dicomvault.deid import Deidentifier, DeidOption, DeidProfile
 from dicomvault.deid.table import Action, standard_table
 from dicomvault.errors import DeidentificationError
-from tests.deid.corpus import KEY_A, real_dataset, table_rows
 
 
 def _run(*options: DeidOption, dataset: Dataset | None = None) -> Dataset:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dicomvault.deid import Deidentifier, DeidOption, DeidProfile, part10_bytes
 from tests.deid.corpus import KEY_A, SAFE_PRIVATE_TSV, real_dataset, walk, with_private_blocks
+
+from dicomvault.deid import Deidentifier, DeidOption, DeidProfile, part10_bytes
 
 
 def _private(dataset):  # type: ignore[no-untyped-def]

@@ -9,11 +9,11 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
+from tests.deid.corpus import KEY_A, KEY_B, real_dataset, walk
 
 from dicomvault.deid import Deidentifier, DeidOption, DeidProfile
 from dicomvault.dicom.synthetic import generate_study_files
 from dicomvault.errors import DeidentificationError
-from tests.deid.corpus import KEY_A, KEY_B, real_dataset, walk
 
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 
@@ -40,7 +40,7 @@ def test_a_study_stays_a_study_and_series_stay_series() -> None:
     for keyword in ("SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID"):
         before = [str(ds.get(keyword)) for ds in study]
         after = [str(ds.get(keyword)) for ds in out]
-        # the mapping is a bijection on the values present: equal stays equal, distinct stays distinct
+        # a bijection on the values present: equal stays equal, distinct stays distinct
         assert len(set(zip(before, after, strict=True))) == len(set(before)) == len(set(after))
         assert not set(before) & set(after)
 

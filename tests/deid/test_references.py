@@ -6,10 +6,10 @@ import io
 
 import pydicom
 from pydicom.dataset import Dataset
+from tests.deid.corpus import KEY_A, real_dataset, referencing_seg, referencing_sr, walk
 
 from dicomvault.deid import Deidentifier, DeidProfile
 from dicomvault.dicom.synthetic import generate_study_files
-from tests.deid.corpus import KEY_A, real_dataset, referencing_seg, referencing_sr, walk
 
 
 def _targets() -> list[Dataset]:
@@ -62,11 +62,13 @@ def test_seg_references_and_frame_of_reference_follow_the_source() -> None:
     deidentifier = Deidentifier(KEY_A, DeidProfile())
     out_source = _released(deidentifier, source)
     out_seg = _released(deidentifier, seg)
-    assert out_seg.FrameOfReferenceUID == out_source.FrameOfReferenceUID != source.FrameOfReferenceUID
+    new_frame = out_source.FrameOfReferenceUID
+    assert out_seg.FrameOfReferenceUID == new_frame != source.FrameOfReferenceUID
     assert out_seg.StudyInstanceUID == out_source.StudyInstanceUID
     series = out_seg.ReferencedSeriesSequence[0]
     assert series.SeriesInstanceUID == out_source.SeriesInstanceUID
-    assert series.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == out_source.SOPInstanceUID
+    referenced = series.ReferencedInstanceSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == out_source.SOPInstanceUID
     derivation = out_seg.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0]
     assert derivation.SourceImageSequence[0].ReferencedSOPInstanceUID == out_source.SOPInstanceUID
 

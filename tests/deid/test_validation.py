@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
-
-from dicomvault.deid import Deidentifier, DeidOption, DeidProfile, part10_bytes
 from tests.deid.corpus import KEY_A, read, referencing_sr
 from tests.support.services import require
+
+from dicomvault.deid import Deidentifier, DeidOption, DeidProfile, part10_bytes
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "rtstruct.dcm", "test-SR.dcm", "JPEG2000.dcm",
          "emri_small.dcm", "eCT_Supplemental.dcm", "rtplan.dcm", "rtdose.dcm"]
