@@ -65,15 +65,17 @@ def _from_files(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
 def _from_archive(data_dir: Path | None, study_uid: str) -> Iterator[tuple[str, bytes]]:
     """The study's instances, read through the Archive service as the CLI operator.
 
-    The release is recorded (ledger ``exported`` events, destination
-    ``deid``) before any byte leaves, like ``export``.
+    The study is located (or refused) at once; the release is recorded
+    (ledger ``exported`` events, destination ``deid``) before any byte
+    leaves, like ``export``. Labels number the instances: the report names
+    no original UID.
     """
     archive, _ = open_node(data_dir)
     ctx = system_context(Door.CLI, actor="cli")
     locations = archive.locate(ctx, study_uid, record_access=False)
     archive.record_export(ctx, locations, destination="deid")
-    for number, location in enumerate(locations, start=1):
-        yield f"archive instance {number}", archive.read_instance(location)
+    return ((f"archive instance {number}", archive.read_instance(location))
+            for number, location in enumerate(locations, start=1))
 
 
 def _write(output: Path, dataset: pydicom.Dataset) -> str:
