@@ -11,14 +11,14 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from tests.support.auth import ledger_events
+from tests.support.cli import run_cli
 
 from dicomvault.config import load_settings
 from dicomvault.deid import Deidentifier, DeidProfile, read_key_file
 from dicomvault.dicom.synthetic import generate_study_files
 from dicomvault.ledger.events import EventType
 from dicomvault.node import open_archive
-from tests.support.auth import ledger_events
-from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_deid_of_a_directory_writes_files_and_reports(tmp_path: Path, key_file: 
     report_text = (out / "deid-report.json").read_text() + (out / "deid-report.txt").read_text()
     for secret in (str(ct_source.PatientName), str(ct_source.PatientID),
                    str(ct_source.InstitutionName)):
-        assert secret and secret not in report_text  # the report says what became of values, not the values
+        assert secret and secret not in report_text  # what values became, never the values
     table = (out / "deid-report.txt").read_text()
     assert "HELD BACK: ultrasound" in table
     assert "PatientBirthDate" in table
