@@ -15,7 +15,14 @@ import typer
 from pydicom.errors import InvalidDicomError
 
 from dicomvault.access import Door, system_context
-from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors, settings_for
+from dicomvault.cli.common import (
+    DataDirOption,
+    app,
+    files_under,
+    open_node,
+    reports_errors,
+    settings_for,
+)
 from dicomvault.config import Settings
 from dicomvault.deid import (
     AttributeChange,
@@ -45,20 +52,8 @@ class _InstanceReport:
     changes: list[AttributeChange] = field(default_factory=list)
 
 
-def _files_under(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InvalidInputError(f"{path} does not exist")
-    return found
-
-
 def _from_files(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
-    for path in _files_under(paths):
+    for path in files_under(paths):
         yield str(path), path.read_bytes()
 
 
