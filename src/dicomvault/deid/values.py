@@ -98,7 +98,9 @@ def clean_text(value: Any, words: list[str]) -> Any:
     for item in _values(value):
         text = str(item)
         for word in words:
-            text = re.sub(re.escape(word), "*", text, flags=re.IGNORECASE)
+            # whole words only: a patient called Ann leaves "SCANNER" alone
+            text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(word)}(?![0-9A-Za-z])", "*", text,
+                          flags=re.IGNORECASE)
         cleaned.append(text)
     if not cleaned:
         return value
