@@ -7,11 +7,11 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 from pydicom.uid import UID
+from tests.deid.corpus import KEY_A
 
 import dicomvault.deid
 from dicomvault.deid.pseudonyms import MAX_SHIFT_DAYS, Pseudonymizer
 from dicomvault.deid.values import clean_text, identifying_words, shift_dates
-from tests.deid.corpus import KEY_A
 
 DATES = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31))
 
