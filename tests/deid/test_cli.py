@@ -114,17 +114,19 @@ def test_deid_fails_clearly_without_a_key_or_with_a_bad_option(tmp_path: Path,
     assert both.returncode == 1
 
 
-def test_a_non_dicom_file_is_reported_and_fails_the_exit_code(tmp_path: Path,
+def test_non_instances_are_reported_and_fail_the_exit_code(tmp_path: Path,
                                                               key_file: Path) -> None:
     source = tmp_path / "in"
     source.mkdir()
     shutil.copy(str(get_testdata_file("CT_small.dcm")), source / "ct.dcm")
+    shutil.copy(str(get_testdata_file("rtstruct.dcm")), source / "no-preamble.dcm")
+    shutil.copy(str(get_testdata_file("DICOMDIR")), source / "DICOMDIR")
     (source / "notes.txt").write_text("not an image")
     result = run_cli(tmp_path / "node", "deid", str(source), "-o", str(tmp_path / "out"),
                      "--key-file", str(key_file))
     assert result.returncode == 1
-    assert "de-identified 1 of 2" in result.stdout
-    assert "not a DICOM file" in (tmp_path / "out" / "deid-report.txt").read_text()
+    assert "de-identified 2 of 4" in result.stdout  # CT and the header-less RTSTRUCT
+    assert "not a DICOM composite instance" in (tmp_path / "out" / "deid-report.txt").read_text()
 
 
 def test_deid_of_an_archived_study_goes_through_the_archive_and_the_ledger(

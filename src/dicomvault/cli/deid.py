@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,25 @@ def _from_archive(data_dir: Path | None, study_uid: str) -> Iterator[tuple[str, 
     archive.record_export(ctx, locations, destination="deid")
     return ((f"archive instance {number}", archive.read_instance(location))
             for number, location in enumerate(locations, start=1))
+
+
+def _read_instance(data: bytes) -> pydicom.Dataset | None:
+    """A composite instance from Part 10 bytes, or None (not DICOM, DICOMDIR, fragment).
+
+    Files written without the Part 10 header (no preamble, no ``DICM``) are
+    accepted when what they hold is an instance: older modalities wrote them.
+    """
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data))
+    except InvalidDicomError:
+        try:
+            dataset = pydicom.dcmread(io.BytesIO(data), force=True)
+        except (InvalidDicomError, ValueError, EOFError, KeyError, IndexError, OSError,
+                NotImplementedError, struct.error):  # what pydicom raises on arbitrary bytes
+            return None
+    if "SOPClassUID" not in dataset or "SOPInstanceUID" not in dataset:
+        return None
+    return dataset
 
 
 def _write(output: Path, dataset: pydicom.Dataset) -> str:
@@ -155,10 +175,9 @@ def deidentify(
     for label, data in inputs:
         report = _InstanceReport(source=label)
         reports.append(report)
-        try:
-            dataset = pydicom.dcmread(io.BytesIO(data))
-        except InvalidDicomError:
-            report.failed = "not a DICOM file"
+        dataset = _read_instance(data)
+        if dataset is None:
+            report.failed = "not a DICOM composite instance (no SOP Class/Instance UID)"
             counts["failed"] += 1
             continue
         outcome = deidentifier.deidentify(dataset)
@@ -167,7 +186,12 @@ def deidentify(
             report.held_back = outcome.held_back_reason
             counts[f"held back: {outcome.held_back_reason}"] += 1
             continue
-        report.output = _write(output, outcome.dataset)
+        try:
+            report.output = _write(output, outcome.dataset)
+        except (ValueError, TypeError, OverflowError) as exc:
+            report.failed = f"cannot be encoded after de-identification ({type(exc).__name__})"
+            counts["failed"] += 1
+            continue
         counts["de-identified"] += 1
     (output / REPORT_JSON).write_text(
         json.dumps(_json_report(profile, deidentifier.uid_root, reports), indent=2) + "\n",

@@ -20,7 +20,7 @@ DUMMIES: dict[str, Any] = {
     "DS": "0", "DT": "19000101000000", "IS": "0", "LO": _DUMMY_TEXT, "LT": _DUMMY_TEXT,
     "PN": _DUMMY_TEXT + "^", "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT, "TM": "000000",
     "UC": _DUMMY_TEXT, "UR": "http://example.invalid/", "UT": _DUMMY_TEXT,
-    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0,
+    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0, "AT": 0,
 }
 _BINARY_DUMMY = b"\x00\x00"
 
