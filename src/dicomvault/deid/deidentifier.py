@@ -67,7 +67,7 @@ _IDENTIFYING_KEYWORDS = (
     "IssuerOfPatientID", "MedicalRecordLocator", "InstitutionName", "InstitutionAddress",
     "InstitutionalDepartmentName", "ReferringPhysicianName", "PerformingPhysicianName",
     "OperatorsName", "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord",
-    "RequestingPhysician", "StationName", "StudyID",
+    "RequestingPhysician",
 )
 _METHOD_TEXT = "dicomvault Basic Application Confidentiality Profile"
 
