@@ -342,13 +342,10 @@ class Deidentifier:
                 return "emptied (no items)"
             element.value = "" if vr in _STRING_VRS else None
             return "emptied"
-        if action is Action.DUMMY:
-            if vr == "UI":
-                element.value = [self._pseudonyms.uid(uid) for uid in _uid_values(element.value)]
-                return "remapped"
+        if action is Action.DUMMY and vr != "UI":
             element.value = dummy_for(vr)
             return f"dummy {element.value!r}"
-        if action is Action.UID:
+        if action in (Action.UID, Action.DUMMY):  # a dummy UID is a consistent replacement
             new = [self._pseudonyms.uid(uid) for uid in _uid_values(element.value)]
             element.value = new[0] if len(new) == 1 else new
             return new[0] if len(new) == 1 else f"{len(new)} UIDs remapped"
