@@ -130,6 +130,11 @@ class ChainClient:
             raise ConfigurationError("no chain account configured (chain_account_key_file)")
         return self.account
 
+    @property
+    def sender(self) -> str:
+        """The address this client signs transactions as."""
+        return str(self._sender().address)
+
     # -- transactions --------------------------------------------------------------
 
     def _send(self, tx: dict[str, Any]) -> Receipt:

@@ -67,7 +67,7 @@ def main() -> None:
     compiled = compile_registry()
     target = Path(str(_CONTRACTS.joinpath(_ARTEFACT)))
     target.write_text(compiled.to_json(), encoding="utf-8")
-    print(f"wrote {target} ({compiled.compiler}, {len(compiled.bytecode) // 2 - 1} bytes)")  # noqa: T201
+    print(f"wrote {target} ({compiled.compiler}, {len(compiled.bytecode) // 2 - 1} bytes)")
 
 
 if __name__ == "__main__":
