@@ -287,6 +287,39 @@ class Settings(BaseSettings):
         default=168.0, ge=0, description="Background scrub period; 0: only `dicomvault scrub`."
     )
 
+    # -- consortium chain (dicomvault.chain, docs/chain.md) --
+    chain_enabled: bool = Field(
+        default=False,
+        description="Anchor checkpoint roots and agreement digests on the consortium chain.",
+    )
+    chain_rpc_url: str | None = Field(
+        default=None, description="JSON-RPC endpoint of a consortium chain node (http(s)://)."
+    )
+    chain_contract_address: str | None = Field(
+        default=None, description="Address of the anchor registry ('dicomvault chain deploy')."
+    )
+    chain_account_key_file: Path | None = Field(
+        default=None,
+        description="This member's Ethereum private key (hex), mode 0600 "
+                    "('dicomvault chain new-account').",
+    )
+    chain_anchor_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often new checkpoints and agreements are anchored."
+    )
+    chain_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="JSON-RPC request and transaction receipt timeout."
+    )
+
+    @model_validator(mode="after")
+    def _chain_is_complete(self) -> Settings:
+        if self.chain_enabled and not (self.chain_rpc_url and self.chain_contract_address
+                                       and self.chain_account_key_file):
+            raise ValueError("chain_enabled needs chain_rpc_url, chain_contract_address and "
+                             "chain_account_key_file")
+        if self.chain_rpc_url and not self.chain_rpc_url.startswith(("http://", "https://")):
+            raise ValueError("chain_rpc_url must be an http:// or https:// URL")
+        return self
+
     log_level: str = "INFO"
 
     @field_validator("ae_title")
