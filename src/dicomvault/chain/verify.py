@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from dicomvault.chain.client import ChainClient
 from dicomvault.chain.records import (
     AgreementStatus,
     AnchoredAgreement,
@@ -40,6 +40,9 @@ from dicomvault.ledger.checkpoint import (
     verify_checkpoint,
 )
 from dicomvault.ledger.merkle import VerificationError, verify_consistency
+
+if TYPE_CHECKING:
+    from dicomvault.chain.client import ChainClient
 
 #: Gives the consistency proof between two tree sizes of the log (from anywhere: untrusted).
 ProofSource = Callable[[int, int], list[bytes]]
