@@ -2,8 +2,9 @@
 
 Collecting is pure database work and never needs the chain: new signed
 checkpoints (rows of ``ledger_checkpoints`` past this consumer's cursor) and
-new ``shared`` / ``share_revoked`` ledger events (entries past the other
-cursor) become ``pending`` rows, and the cursors advance in the same
+new ``shared`` / ``share_revoked`` ledger events recorded as grantor
+(``role`` absent or ``grantor``; the grantee's node records the same events
+and leaves them to the grantor) past the other cursor become ``pending`` rows, and the cursors advance in the same
 transaction, so each is queued exactly once even across crashes. Draining
 (:mod:`.anchorer`) turns pending rows into transactions when the chain is
 reachable.
@@ -114,6 +115,8 @@ class Backlog:
             if kind is None:
                 continue
             details = entry.event.details
+            if details.get("role", "grantor") != "grantor":
+                continue  # the grantee's copy of the event: the grantor anchors it
             digest, share_id = details.get(AGREEMENT_HASH), details.get("share_id")
             if not isinstance(digest, str) or not isinstance(share_id, str):
                 log.warning("ledger entry %s (%s) carries no agreement digest; not anchored",

@@ -1,0 +1,64 @@
+"""Fixtures of the chain tests: each runs on the in-process EVM and on anvil (JSON-RPC)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from tests.chain.evm import AnvilEvm, Evm, TesterEvm, anvil_path
+from tests.support.services import require
+
+from dicomvault.chain.client import ChainClient
+
+
+@pytest.fixture(params=["eth-tester", "anvil"])
+def evm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Evm]:
+    """A fresh chain: py-evm in process, then anvil (a real JSON-RPC node) when installed."""
+    if request.param == "eth-tester":
+        chain: Evm = TesterEvm()
+    else:
+        binary = anvil_path()
+        require(binary is not None, "anvil is not installed (scripts/test installs it from "
+                                    "npm: @foundry-rs/anvil into .tools/chain)")
+        assert binary is not None
+        chain = AnvilEvm(binary, tmp_path)
+    try:
+        yield chain
+    finally:
+        chain.close()
+
+
+@dataclass
+class Consortium:
+    """A deployed registry with its owner and one admitted member (hospital A)."""
+
+    evm: Evm
+    owner: ChainClient
+    member_account: LocalAccount
+    member: ChainClient
+
+    @property
+    def address(self) -> str:
+        return self.owner.address
+
+    def partner(self) -> ChainClient:
+        """What a partner institution has: read access to the chain, nothing else."""
+        return self.evm.client(None, self.address)
+
+    def admitted(self, name: str) -> ChainClient:
+        """Another institution, admitted by the owner."""
+        account = self.evm.funded_account()
+        self.owner.admit_member(account.address, name)
+        return self.evm.client(account, self.address)
+
+
+@pytest.fixture
+def consortium(evm: Evm) -> Consortium:
+    owner = evm.client(evm.funded_account())
+    owner.deploy()
+    member_account = evm.funded_account()
+    owner.admit_member(member_account.address, "Hospital A")
+    return Consortium(evm, owner, member_account, evm.client(member_account, owner.address))
