@@ -62,3 +62,17 @@ def consortium(evm: Evm) -> Consortium:
     member_account = evm.funded_account()
     owner.admit_member(member_account.address, "Hospital A")
     return Consortium(evm, owner, member_account, evm.client(member_account, owner.address))
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[AnvilEvm]:
+    """Anvil alone: what the command line reaches over JSON-RPC (it has no in-process EVM)."""
+    binary = anvil_path()
+    require(binary is not None, "anvil is not installed (scripts/test installs it from "
+                                "npm: @foundry-rs/anvil into .tools/chain)")
+    assert binary is not None
+    chain = AnvilEvm(binary, tmp_path)
+    try:
+        yield chain
+    finally:
+        chain.close()

@@ -61,8 +61,10 @@ class Evm(abc.ABC):
         """Give ``address`` one ether from the node's own prefunded account."""
 
     @abc.abstractmethod
-    def outage(self, client: ChainClient) -> contextlib.AbstractContextManager[None]:
-        """Inside the block, ``client`` cannot reach the chain; after it, it can again."""
+    def outage(self, client: ChainClient | None = None
+               ) -> contextlib.AbstractContextManager[None]:
+        """Inside the block ``client`` (anvil: every client) cannot reach the chain; after it,
+        it can again."""
 
     def funded_account(self) -> LocalAccount:
         account: LocalAccount = Account.create()
@@ -88,7 +90,8 @@ class TesterEvm(Evm):
                                       "value": ONE_ETHER})
 
     @contextlib.contextmanager
-    def outage(self, client: ChainClient) -> Iterator[None]:
+    def outage(self, client: ChainClient | None = None) -> Iterator[None]:
+        assert client is not None, "the in-process chain can only be cut off from one client"
         address, live = client.address, client.w3
         client.w3 = Web3(HTTPProvider(f"http://127.0.0.1:{free_port()}",
                                       request_kwargs={"timeout": 2}))
@@ -147,7 +150,7 @@ class AnvilEvm(Evm):
         w3.eth.wait_for_transaction_receipt(tx)
 
     @contextlib.contextmanager
-    def outage(self, client: ChainClient) -> Iterator[None]:
+    def outage(self, client: ChainClient | None = None) -> Iterator[None]:
         self._stop()
         try:
             yield
