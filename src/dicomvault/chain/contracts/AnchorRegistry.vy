@@ -1,4 +1,5 @@
 # pragma version ~=0.4.3
+# pragma evm-version cancun
 """
 @title dicomvault consortium anchor registry
 @notice Each member of a permissioned consortium (an Ethereum account the owner
