@@ -4,8 +4,9 @@ Collecting is pure database work and never needs the chain: new signed
 checkpoints (rows of ``ledger_checkpoints`` past this consumer's cursor) and
 new ``shared`` / ``share_revoked`` ledger events recorded as grantor
 (``role`` absent or ``grantor``; the grantee's node records the same events
-and leaves them to the grantor) past the other cursor become ``pending`` rows, and the cursors advance in the same
-transaction, so each is queued exactly once even across crashes. Draining
+and leaves them to the grantor) past the other cursor become ``pending``
+rows, and the cursors advance in the same transaction, so each is queued
+exactly once even across crashes. Draining
 (:mod:`.anchorer`) turns pending rows into transactions when the chain is
 reachable.
 """
