@@ -13,6 +13,7 @@ masked by :func:`Settings.public_view`, which ``dicomvault config show`` prints.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import os
 import tomllib
 from pathlib import Path
@@ -318,6 +319,8 @@ class Settings(BaseSettings):
                              "chain_account_key_file")
         if self.chain_rpc_url and not self.chain_rpc_url.startswith(("http://", "https://")):
             raise ValueError("chain_rpc_url must be an http:// or https:// URL")
+        if self.chain_enabled and importlib.util.find_spec("web3") is None:
+            raise ValueError("chain_enabled needs web3: pip install 'dicomvault[chain]'")
         return self
 
     log_level: str = "INFO"

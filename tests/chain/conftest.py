@@ -9,22 +9,26 @@ from pathlib import Path
 import pytest
 from eth_account.signers.local import LocalAccount
 from tests.chain.evm import AnvilEvm, Evm, TesterEvm, anvil_path
+from tests.chain.nodes import ORIGIN
+from tests.support.nodes import open_test_node
 from tests.support.services import require
 
+from dicomvault.archive import Archive
 from dicomvault.chain.client import ChainClient
+
+
+def _started_anvil(state_dir: Path) -> AnvilEvm:
+    binary = anvil_path()
+    require(binary is not None, "anvil is not installed (scripts/test installs it from "
+                                "npm: @foundry-rs/anvil into .tools/chain)")
+    assert binary is not None
+    return AnvilEvm(binary, state_dir)
 
 
 @pytest.fixture(params=["eth-tester", "anvil"])
 def evm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Evm]:
     """A fresh chain: py-evm in process, then anvil (a real JSON-RPC node) when installed."""
-    if request.param == "eth-tester":
-        chain: Evm = TesterEvm()
-    else:
-        binary = anvil_path()
-        require(binary is not None, "anvil is not installed (scripts/test installs it from "
-                                    "npm: @foundry-rs/anvil into .tools/chain)")
-        assert binary is not None
-        chain = AnvilEvm(binary, tmp_path)
+    chain: Evm = TesterEvm() if request.param == "eth-tester" else _started_anvil(tmp_path)
     try:
         yield chain
     finally:
@@ -67,12 +71,16 @@ def consortium(evm: Evm) -> Consortium:
 @pytest.fixture
 def anvil(tmp_path: Path) -> Iterator[AnvilEvm]:
     """Anvil alone: what the command line reaches over JSON-RPC (it has no in-process EVM)."""
-    binary = anvil_path()
-    require(binary is not None, "anvil is not installed (scripts/test installs it from "
-                                "npm: @foundry-rs/anvil into .tools/chain)")
-    assert binary is not None
-    chain = AnvilEvm(binary, tmp_path)
+    chain = _started_anvil(tmp_path)
     try:
         yield chain
     finally:
         chain.close()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Archive]:
+    """Hospital A's node on SQLite."""
+    with open_test_node(tmp_path / "a", f"sqlite:///{tmp_path / 'a.sqlite3'}",
+                        ledger_origin=ORIGIN) as archive:
+        yield archive

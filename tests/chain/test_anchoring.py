@@ -3,7 +3,6 @@ and the archive keeps working while the chain is down, the backlog anchored when
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,6 @@ from dicomvault.errors import ConfigurationError
 from dicomvault.ledger import EventType, verify_log
 from dicomvault.ledger.checkpoint import verify_checkpoint
 from dicomvault.node import background_jobs
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Archive]:
-    """Hospital A's node on SQLite."""
-    with open_test_node(tmp_path / "a", f"sqlite:///{tmp_path / 'a.sqlite3'}",
-                        ledger_origin=ORIGIN) as archive:
-        yield archive
 
 
 def test_checkpoints_and_agreements_are_anchored_once(node: Archive,

@@ -4,7 +4,6 @@ and detects a history that A rewrote after anchoring it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from tests.chain.nodes import (
     record_share,
     store_real_file,
 )
-from tests.support.nodes import open_test_node
 
 from dicomvault.archive import Archive
 from dicomvault.chain.anchorer import Anchorer
@@ -44,13 +42,6 @@ from dicomvault.ledger import (
 )
 from dicomvault.ledger.schema import LEDGER_TABLES
 from dicomvault.node import ledger_keys_dir
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Archive]:
-    with open_test_node(tmp_path / "a", f"sqlite:///{tmp_path / 'a.sqlite3'}",
-                        ledger_origin=ORIGIN) as archive:
-        yield archive
 
 
 def proofs_from(archive: Archive) -> ProofSource:
