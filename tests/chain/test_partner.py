@@ -18,6 +18,7 @@ from tests.chain.nodes import (
     record_share,
     store_real_file,
 )
+from tests.support.live import serving
 
 from dicomvault.archive import Archive
 from dicomvault.chain.anchorer import Anchorer
@@ -40,6 +41,7 @@ from dicomvault.ledger import (
     VerificationError,
     utc_now,
 )
+from dicomvault.ledger.remote import PartnerLog
 from dicomvault.ledger.schema import LEDGER_TABLES
 from dicomvault.node import ledger_keys_dir
 
@@ -85,6 +87,29 @@ def test_partner_checks_checkpoints_against_the_anchored_roots(node: Archive,
     stranger = Ledger(other, ORIGIN).verifier_key.encode()
     with pytest.raises(VerificationError, match="not signed by the given log key"):
         verify_checkpoint_on_chain(newest, partner, key=stranger)
+
+
+def test_proofs_from_the_grantors_live_server_are_checked_not_trusted(
+        node: Archive, consortium: Consortium) -> None:
+    """The partner fetches consistency proofs over HTTP from A's public ledger API."""
+    key = node.audit.ledger.verifier_key.encode()
+    store_real_file(node, 0)
+    ledger_of(node).checkpoint()
+    anchorer(node, consortium.member).run()
+    store_real_file(node, 1)
+    newer = ledger_of(node).checkpoint()  # signed after the anchor, not anchored itself
+    with serving(node) as url:
+        verdict = verify_checkpoint_on_chain(newer, consortium.partner(), key=key,
+                                             proofs=PartnerLog(url).consistency_proof)
+        assert verdict.anchored
+        assert "extends the anchored tree" in verdict.checks[-1]
+
+        def lying(first: int, second: int) -> list[bytes]:  # a server that forges proofs
+            return [bytes(32 - len(h)) + h[::-1] for h in
+                    PartnerLog(url).consistency_proof(first, second)]
+
+        with pytest.raises(VerificationError, match="differs from what was anchored"):
+            verify_checkpoint_on_chain(newer, consortium.partner(), key=key, proofs=lying)
 
 
 def _rewrite(node: Archive, tmp_path: Path, index: int) -> tuple[sa.Engine, Ledger]:
