@@ -18,6 +18,7 @@ from tests.chain.nodes import (
 from tests.support.nodes import open_test_node
 
 from dicomvault.archive import Archive
+from dicomvault.chain import backlog as backlog_module
 from dicomvault.chain.account import create_account, load_account
 from dicomvault.chain.anchorer import AnchorDaemon
 from dicomvault.chain.backlog import Backlog
@@ -170,3 +171,18 @@ def test_the_account_key_file_must_be_private(tmp_path: Path) -> None:
         load_account(key_file)
     with pytest.raises(ConfigurationError, match="chain_enabled needs"):
         load_settings(data_dir=tmp_path, chain_enabled=True, chain_rpc_url="http://x:1")
+
+
+def test_a_long_log_is_collected_in_slices_each_event_once(node: Archive,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.setattr(backlog_module, "SCAN", 3)  # every few entries, a new transaction
+    shares = [agreement(f"share-{number:04d}") for number in range(5)]
+    for number, share in enumerate(shares):
+        store_real_file(node, number)
+        record_share(node, share)
+    backlog = Backlog(node.engine, node.audit.ledger)
+    assert backlog.collect() == 5
+    assert backlog.collect() == 0
+    assert [item.share_key for item in backlog.pending()] == [
+        share_key(f"share-{number:04d}") for number in range(5)]

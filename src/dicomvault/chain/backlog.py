@@ -36,6 +36,8 @@ CHECKPOINTS_CURSOR = "chain:checkpoints"
 #: The details member of ``shared`` / ``share_revoked`` events holding the agreement digest.
 AGREEMENT_HASH = "agreement_sha256"
 _BATCH = 1000
+#: Ledger entries scanned per collecting transaction.
+SCAN = 10_000
 _AGREEMENT_EVENTS = {EventType.SHARED: "grant", EventType.SHARE_REVOKED: "revoke"}
 
 
@@ -83,9 +85,20 @@ class Backlog:
     # -- collecting -----------------------------------------------------------------
 
     def collect(self) -> int:
-        """Queue new checkpoints and agreement events; how many rows were added."""
+        """Queue new checkpoints and agreement events; how many rows were added.
+
+        Entries are scanned :data:`SCAN` at a time, each slice in its own short
+        transaction, so that a node enabling the chain on a long log does not
+        hold the database's write lock for the whole scan.
+        """
         with write_transaction(self.engine) as conn:
-            return self._collect_checkpoints(conn) + self._collect_agreements(conn)
+            added = self._collect_checkpoints(conn)
+        while True:
+            with write_transaction(self.engine) as conn:
+                found, done = self._collect_agreements(conn)
+            added += found
+            if done:
+                return added
 
     def _collect_checkpoints(self, conn: sa.Connection) -> int:
         after = _cursor(conn, CHECKPOINTS_CURSOR)
@@ -109,9 +122,11 @@ class Backlog:
             _set_cursor(conn, CHECKPOINTS_CURSOR, int(rows[-1].id))
         return added
 
-    def _collect_agreements(self, conn: sa.Connection) -> int:
+    def _collect_agreements(self, conn: sa.Connection) -> tuple[int, bool]:
+        """Rows added from the next slice of entries, and whether the log's end was reached."""
         start, size, added = _cursor(conn, EVENTS_CURSOR), self.ledger.tree_size(conn), 0
-        for entry in self.ledger.stream_entries(conn, start, size):
+        stop = min(size, start + SCAN)
+        for entry in self.ledger.stream_entries(conn, start, stop):
             kind = _AGREEMENT_EVENTS.get(entry.event.type)
             if kind is None:
                 continue
@@ -134,9 +149,9 @@ class Backlog:
                 kind=kind, share_key=share_key(share_id), agreement_sha256=digest_bytes,
                 **_new_row()))
             added += 1
-        if size > start:
-            _set_cursor(conn, EVENTS_CURSOR, size)
-        return added
+        if stop > start:
+            _set_cursor(conn, EVENTS_CURSOR, stop)
+        return added, stop >= size
 
     # -- reading and settling ----------------------------------------------------------
 
