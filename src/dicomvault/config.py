@@ -13,6 +13,7 @@ masked by :func:`Settings.public_view`, which ``dicomvault config show`` prints.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import os
 import tomllib
 from pathlib import Path
@@ -301,6 +302,41 @@ class Settings(BaseSettings):
         description=("Root of the UIDs de-identification makes; 2.25 gives UUID-derived UIDs "
                      "(PS3.5 B.2), or use your organisation's registered root."),
     )
+
+    # -- consortium chain (dicomvault.chain, docs/chain.md) --
+    chain_enabled: bool = Field(
+        default=False,
+        description="Anchor checkpoint roots and agreement digests on the consortium chain.",
+    )
+    chain_rpc_url: str | None = Field(
+        default=None, description="JSON-RPC endpoint of a consortium chain node (http(s)://)."
+    )
+    chain_contract_address: str | None = Field(
+        default=None, description="Address of the anchor registry ('dicomvault chain deploy')."
+    )
+    chain_account_key_file: Path | None = Field(
+        default=None,
+        description="This member's Ethereum private key (hex), mode 0600 "
+                    "('dicomvault chain new-account').",
+    )
+    chain_anchor_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often new checkpoints and agreements are anchored."
+    )
+    chain_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="JSON-RPC request and transaction receipt timeout."
+    )
+
+    @model_validator(mode="after")
+    def _chain_is_complete(self) -> Settings:
+        if self.chain_enabled and not (self.chain_rpc_url and self.chain_contract_address
+                                       and self.chain_account_key_file):
+            raise ValueError("chain_enabled needs chain_rpc_url, chain_contract_address and "
+                             "chain_account_key_file")
+        if self.chain_rpc_url and not self.chain_rpc_url.startswith(("http://", "https://")):
+            raise ValueError("chain_rpc_url must be an http:// or https:// URL")
+        if self.chain_enabled and importlib.util.find_spec("web3") is None:
+            raise ValueError("chain_enabled needs web3: pip install 'dicomvault[chain]'")
+        return self
 
     log_level: str = "INFO"
 

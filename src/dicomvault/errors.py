@@ -23,7 +23,9 @@ translation happens in one place per door (``dicomweb/errors.py`` maps to HTTP,
     │   └── TooManyAttemptsError    429  0xA801  login locked out / rate limited
     ├── IntegrityError              500  0xC001  blob tag or hash did not verify
     ├── KeyUnavailableError         410  0xC002  key needed to decrypt is gone
+    ├── ChainRefusedError           409  0xC000  the chain's contract refused a transaction
     └── OutOfResourcesError         503  0xA700  disk full, read-only, DB away
+        └── ChainUnavailableError   503  0xA700  consortium chain node unreachable
 
 Messages never contain PHI: they may name a UID only where the caller sent
 that UID itself, and never a patient's name, ID or birth date.
@@ -178,3 +180,13 @@ class OutOfResourcesError(DicomVaultError):
     http_status = 503
     dimse_status = 0xA700
     stow_failure_reason = 0xA700
+
+
+class ChainUnavailableError(OutOfResourcesError):
+    """The consortium chain's JSON-RPC node cannot be reached; anchoring waits in the backlog."""
+
+
+class ChainRefusedError(DicomVaultError):
+    """The consortium chain's contract refused a transaction (not a member, size not growing...)."""
+
+    http_status = 409

@@ -141,7 +141,7 @@ def open_blob_stores(settings: Settings, engine: sa.Engine) -> BlobStore:
 
 def background_jobs(archive: Archive) -> list[Daemon]:
     """The jobs ``serve`` runs beside the doors (see :mod:`dicomvault.daemon`): log flush,
-    checkpoints, audit forwarding, compression, scrub, replication"""
+    checkpoints, audit forwarding, compression, scrub, replication, chain anchoring"""
     settings = archive.settings
     ledger = LedgerService(archive.engine, archive.audit.ledger)
     jobs: list[Daemon] = []
@@ -163,4 +163,8 @@ def background_jobs(archive: Archive) -> list[Daemon]:
     if isinstance(blobs, ReplicatedBlobStore) and asynchronous:
         jobs.append(ReplicationDaemon(blobs, DatabaseReplicationQueue(archive.engine),
                                       settings.replication_interval_seconds))
+    if settings.chain_enabled:  # web3 is an optional extra: imported only when enabled
+        from dicomvault.chain.service import anchor_daemon
+
+        jobs.append(anchor_daemon(archive))
     return jobs

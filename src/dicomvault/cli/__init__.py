@@ -11,6 +11,7 @@ from __future__ import annotations
 from dicomvault.cli import (  # noqa: F401  (each module registers its commands)
     audit,
     backup,
+    chain,
     compress,
     config_cmd,
     data,

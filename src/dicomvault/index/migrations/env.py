@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 import dicomvault.access.schema
 import dicomvault.keys.schema  # noqa: F401  (declare their tables on the shared metadata)
 from dicomvault.backup import schema as _backup_schema  # noqa: F401  (declares its tables)
+from dicomvault.chain import schema as _chain_schema  # noqa: F401  (declares its table)
 from dicomvault.index.database import create_engine_for
 from dicomvault.index.schema import metadata
 
