@@ -12,7 +12,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from pynetdicom import AE, build_role, evt
+from pynetdicom import AE, StoragePresentationContexts, build_role, evt
 from pynetdicom.events import Event
 from pynetdicom.sop_class import (
     CTImageStorage,
@@ -104,7 +104,7 @@ class _StorageSCP:
         self.received: dict[str, bytes] = {}
         self.port = free_port()
         self.ae = AE(ae_title="WORKSTATION")
-        self.ae.add_supported_context(CTImageStorage, EXPLICIT)
+        self.ae.supported_contexts = StoragePresentationContexts
 
     def _store(self, event: Event) -> int:
         self.received[str(event.request.AffectedSOPInstanceUID)] = event.encoded_dataset()

@@ -34,7 +34,7 @@ def test_every_transfer_syntax_is_stored_as_received(node: DimseNode) -> None:
     contexts = [(_sop_class(data), [ts]) for ts, data in files.items()]
     with associated(node, contexts) as assoc:
         statuses = {ts: store(assoc, data) for ts, data in files.items()}
-    assert statuses == {ts: 0x0000 for ts in files}
+    assert statuses == dict.fromkeys(files, 0)
     archived = contents(node.archive)
     for ts, data in files.items():
         received = archived[_sop_instance(data)]

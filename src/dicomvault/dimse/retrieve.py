@@ -187,9 +187,16 @@ class RetrieveHandlers:
             except DicomVaultError as exc:
                 log.warning("retrieve: an instance could not be read: %s", exc.message)
                 dataset = None
-            # pynetdicom counts a pending response without a data set as a failed
-            # sub-operation and goes on with the next one.
-            yield Status.PENDING, dataset
+            # A stub pynetdicom cannot send counts as a failed sub-operation and lands in
+            # the Failed SOP Instance UID List; the next one goes on.
+            yield Status.PENDING, dataset if dataset is not None else _unsendable(location)
+
+
+def _unsendable(location: InstanceLocation) -> Dataset:
+    stub = Dataset()
+    stub.SOPClassUID = location.sop_class_uid
+    stub.SOPInstanceUID = location.sop_instance_uid
+    return stub
 
 
 def _failure(status: int, text: str) -> Dataset:
