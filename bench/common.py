@@ -124,6 +124,7 @@ def orthanc_peer() -> Iterator[RunningServer]:
             "DicomAet": "ORTHANC",
             "RemoteAccessAllowed": True,
             "AuthenticationEnabled": False,
+            "DicomAlwaysAllowFind": True,  # bench/dimse.py measures C-FIND latency
             "Plugins": [ORTHANC_DICOMWEB_PLUGIN],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }
