@@ -26,7 +26,7 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import evt
+from pynetdicom import build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
 from pynetdicom.presentation import PresentationContext
@@ -35,7 +35,7 @@ from dicomvault.access import RequestContext
 from dicomvault.archive import Archive, InstanceLocation
 from dicomvault.codecs.retrieve import instance_as
 from dicomvault.codecs.transcode import can_transcode
-from dicomvault.dimse.contexts import choose_syntax, sub_operation_contexts
+from dicomvault.dimse.contexts import Verification, choose_syntax, sub_operation_contexts
 from dicomvault.dimse.find import query_level
 from dicomvault.dimse.session import Sessions, set_no_delay
 from dicomvault.dimse.status import Status, retrieve_status
@@ -147,7 +147,11 @@ class RetrieveHandlers:
             locations = locate(self._archive, ctx, event)
         except DicomVaultError as exc:
             log.info("C-MOVE from %s refused: %s", ctx.actor, exc.message)
-            yield destination.host, destination.port  # pynetdicom wants it before a status
+            # pynetdicom associates with the destination before it takes a status:
+            # propose only Verification (every SCP supports it), since nothing will be sent.
+            yield destination.host, destination.port, {
+                "contexts": [build_context(Verification)],
+                "evt_handlers": _SubAssociation().handlers}
             yield 1
             yield _failure(retrieve_status(exc), exc.message), None
             return
