@@ -28,8 +28,8 @@ class DimseNode:
 
 @contextlib.contextmanager
 def dimse_serving(archive: Archive) -> Iterator[DimseNode]:
-    """Serve ``archive``'s DIMSE door on free ports (``dicom_port = 0``) in this process."""
-    server = DimseServer(archive)
+    """Serve ``archive``'s DIMSE door on a free port in this process."""
+    server = DimseServer(archive, port=0)
     server.start()
     try:
         ports = server.ports

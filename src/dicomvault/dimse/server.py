@@ -44,8 +44,10 @@ def _echo(event: Event) -> int:
 class DimseServer:
     """The node's DICOM SCP; :meth:`start` listens, :meth:`stop` closes everything."""
 
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: Archive, *, port: int | None = None) -> None:
+        """``port`` overrides ``dicom_port`` (tests serve a node on a free port: 0)."""
         settings = archive.settings
+        self._port = settings.dicom_port if port is None else port
         # pynetdicom logs every message at INFO: per instance, that is most of a C-STORE's
         # cost and floods the log. Its warnings and errors still show.
         logging.getLogger("pynetdicom").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
@@ -77,7 +79,7 @@ class DimseServer:
     def start(self) -> None:
         settings = self.archive.settings
         tls = server_context(settings) if settings.dimse_tls_port is not None else None
-        self._servers.append(self._listen(settings.dicom_port, None))
+        self._servers.append(self._listen(self._port, None))
         if tls is not None and settings.dimse_tls_port is not None:
             self._servers.append(self._listen(settings.dimse_tls_port, tls))
 
