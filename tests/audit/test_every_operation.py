@@ -28,7 +28,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, build_context, build_role, evt
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (
     CTImageStorage,
     MRImageStorage,
     StorageCommitmentPushModel,

@@ -13,15 +13,14 @@ what the kills interrupted, and:
 * no index row is without its blob (a scrub finds nothing wrong);
 * the ledger re-hashes to its stored tree.
 
-The ingest door is a parameter: :class:`StowSender` (STOW-RS) today. When
-the DIMSE door lands, add a ``CStoreSender`` with the same ``send`` (a
-pynetdicom association per batch returning the SOP Instance UIDs answered
-with status 0x0000) and the ``--dicom-port`` to :func:`_start_server`, and
-add it to ``SENDERS``.
+The ingest door is a parameter: :class:`StowSender` (STOW-RS) and
+:class:`CStoreSender` (DIMSE C-STORE, one pynetdicom association per batch;
+the kill lands in the middle of associations).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -34,7 +33,9 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+import pydicom
 import pytest
+from pynetdicom import AE, build_context
 from tests.faults.conftest import stow
 from tests.support.archive_data import all_locations, contents, sop_uid
 from tests.support.cli import run_cli
@@ -51,9 +52,11 @@ ENV = {"DICOMVAULT_KEYRING_PASSPHRASE": TEST_PASSPHRASE, "DICOMVAULT_SCRUB_INTER
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen[bytes], http_url: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], http_url: str,
+                 dicom_port: int) -> None:
         self.process = process
         self.http_url = http_url
+        self.dicom_port = dicom_port
 
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
@@ -61,11 +64,12 @@ class Server:
 
 
 def _start_server(data_dir: Path) -> Server:
-    port = free_port()
+    port, dicom_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
     env.update(ENV, DICOMVAULT_DATA_DIR=str(data_dir))
     process = subprocess.Popen(
-        [sys.executable, "-m", "dicomvault.cli", "serve", "--http-port", str(port)],
+        [sys.executable, "-m", "dicomvault.cli", "serve", "--http-port", str(port),
+         "--dicom-port", str(dicom_port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -74,7 +78,7 @@ def _start_server(data_dir: Path) -> Server:
             raise RuntimeError("dicomvault serve exited at start")
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return Server(process, url)
+                return Server(process, url, dicom_port)
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
@@ -96,7 +100,33 @@ class StowSender:
                 for item in response.json()["00081199"]["Value"]]
 
 
-SENDERS: dict[str, Callable[[], Sender]] = {"stow": StowSender}
+class CStoreSender:
+    """One pynetdicom association per batch; acknowledged: answered 0x0000."""
+
+    def send(self, server: Server, files: list[bytes]) -> list[str]:
+        datasets = [pydicom.dcmread(io.BytesIO(data)) for data in files]
+        ae = AE(ae_title="CRASH_SCU")
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
+        assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="DICOMVAULT", contexts=[
+            build_context(uid) for uid in sorted({str(ds.SOPClassUID) for ds in datasets})])
+        if not assoc.is_established:
+            return []
+        acknowledged = []
+        try:
+            for ds in datasets:
+                status = assoc.send_c_store(ds)
+                if status.get("Status") != 0:
+                    break
+                acknowledged.append(str(ds.SOPInstanceUID))
+        except (RuntimeError, OSError, ValueError):
+            pass  # the server died mid-association
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        return acknowledged
+
+
+SENDERS: dict[str, Callable[[], Sender]] = {"stow": StowSender, "c-store": CStoreSender}
 
 
 class _Ingest:

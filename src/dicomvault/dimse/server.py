@@ -59,6 +59,7 @@ class DimseServer:
         self.ae.network_timeout = settings.dimse_network_timeout_seconds
         self.ae.maximum_pdu_size = settings.dimse_max_pdu_bytes
         for cx in supported_contexts():
+            assert cx.abstract_syntax is not None
             self.ae.add_supported_context(cx.abstract_syntax, cx.transfer_syntax,
                                           scu_role=cx.scu_role, scp_role=cx.scp_role)
         if "*" not in settings.dimse_ae_roles:
