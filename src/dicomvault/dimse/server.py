@@ -33,6 +33,7 @@ from dicomvault.dimse.session import Sessions
 from dicomvault.dimse.status import Status
 from dicomvault.dimse.store import StoreHandler
 from dicomvault.dimse.transport import server_context
+from dicomvault.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,13 @@ class DimseServer:
             self._servers.append(self._listen(settings.dimse_tls_port, tls))
 
     def _listen(self, port: int, tls: Any) -> ThreadedAssociationServer:
-        server = self.ae.start_server((self.archive.settings.host, port), block=False,
-                                      ssl_context=tls, evt_handlers=self.handlers)
+        try:
+            server = self.ae.start_server((self.archive.settings.host, port), block=False,
+                                          ssl_context=tls, evt_handlers=self.handlers)
+        except OSError as exc:
+            self.stop()
+            raise ConfigurationError(f"cannot listen for DIMSE on port {port}: {exc.strerror}; "
+                                     "set dicom_port, or serve with --no-dimse") from exc
         assert server is not None
         log.info("DIMSE %s listening on %s:%d as %s", "TLS" if tls else "TCP",
                  self.archive.settings.host, server.server_address[1],
