@@ -1,7 +1,8 @@
 """The presentation contexts the DIMSE door accepts and proposes (its conformance table).
 
 Storage: every storage SOP class pynetdicom and pydicom know
-(``AllStoragePresentationContexts``), in every transfer syntax of
+(``AllStoragePresentationContexts`` and pydicom's UID dictionary), in every
+transfer syntax of
 :data:`STORAGE_TRANSFER_SYNTAXES`: what is received is archived as received
 (the storage policy may compress it later, docs/codecs.md). Query/retrieve:
 Patient Root and Study Root C-FIND, C-MOVE and C-GET; Verification; Storage
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from pydicom._uid_dict import UID_dictionary
 from pydicom.uid import UID
 from pynetdicom import AllStoragePresentationContexts, build_context
 from pynetdicom.presentation import PresentationContext
@@ -53,8 +55,20 @@ StudyRootQueryRetrieveInformationModelMove = "1.2.840.10008.5.1.4.1.2.2.2"
 StudyRootQueryRetrieveInformationModelGet = "1.2.840.10008.5.1.4.1.2.2.3"
 StorageCommitmentPushModel = "1.2.840.10008.1.20.1"
 
-STORAGE_SOP_CLASSES: tuple[str, ...] = tuple(
-    str(cx.abstract_syntax) for cx in AllStoragePresentationContexts)
+
+
+def _storage_sop_classes() -> tuple[str, ...]:
+    """pynetdicom's storage SOP classes and every other non-retired "... Storage" SOP class
+    in pydicom's UID dictionary (pydicom may know newer ones), the DICOMDIR excepted."""
+    known = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+    for uid, (name, kind, _, retired, _) in UID_dictionary.items():
+        if (kind == "SOP Class" and name.endswith(" Storage") and not retired
+                and name != "Media Storage Directory Storage"):
+            known.append(uid)
+    return tuple(dict.fromkeys(known))
+
+
+STORAGE_SOP_CLASSES: tuple[str, ...] = _storage_sop_classes()
 FIND_MODELS: tuple[str, ...] = (PatientRootQueryRetrieveInformationModelFind,
                                 StudyRootQueryRetrieveInformationModelFind)
 MOVE_MODELS: tuple[str, ...] = (PatientRootQueryRetrieveInformationModelMove,
