@@ -49,15 +49,15 @@ from dicomvault.dicom.synthetic import generate_study_files
 TOTAL = 1000
 BATCH = 10
 KILL_AFTER = (250, 600)  # acknowledged instances at which the server is killed
-ENV = {"DICOMVAULT_KEYRING_PASSPHRASE": TEST_PASSPHRASE, "DICOMVAULT_SCRUB_INTERVAL_HOURS": "0"}
+DICOM_PORT = free_port()  # the DIMSE door of every (re)started server
+ENV = {"DICOMVAULT_KEYRING_PASSPHRASE": TEST_PASSPHRASE, "DICOMVAULT_SCRUB_INTERVAL_HOURS": "0",
+       "DICOMVAULT_DICOM_PORT": str(DICOM_PORT)}
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen[bytes], http_url: str,
-                 dicom_port: int) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], http_url: str) -> None:
         self.process = process
         self.http_url = http_url
-        self.dicom_port = dicom_port
 
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
@@ -65,12 +65,11 @@ class Server:
 
 
 def _start_server(data_dir: Path) -> Server:
-    port, dicom_port = free_port(), free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
     env.update(ENV, DICOMVAULT_DATA_DIR=str(data_dir))
     process = subprocess.Popen(
-        [sys.executable, "-m", "dicomvault.cli", "serve", "--http-port", str(port),
-         "--dicom-port", str(dicom_port)],
+        [sys.executable, "-m", "dicomvault.cli", "serve", "--http-port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -79,7 +78,7 @@ def _start_server(data_dir: Path) -> Server:
             raise RuntimeError("dicomvault serve exited at start")
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return Server(process, url, dicom_port)
+                return Server(process, url)
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
@@ -108,7 +107,7 @@ class CStoreSender:
         datasets = [pydicom.dcmread(io.BytesIO(data)) for data in files]
         ae = AE(ae_title="CRASH_SCU")
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
-        assoc = ae.associate("127.0.0.1", server.dicom_port, ae_title="DICOMVAULT", contexts=[
+        assoc = ae.associate("127.0.0.1", DICOM_PORT, ae_title="DICOMVAULT", contexts=[
             build_context(uid) for uid in sorted({str(ds.SOPClassUID) for ds in datasets})])
         if not assoc.is_established:
             return []
