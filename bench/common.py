@@ -90,7 +90,7 @@ def dicomvault_node(database_url: str | None = None, *, dimse: bool = False,
             env["DICOMVAULT_DATABASE_URL"] = database_url
         command = [sys.executable, "-m", "dicomvault.cli", "serve"]
         if not dimse:
-            pass  # LOCAL
+            command.append("--no-dimse")
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE)
         server = RunningServer(f"http://127.0.0.1:{http_port}/dicom-web", process, Path(tmp),
@@ -124,6 +124,7 @@ def orthanc_peer() -> Iterator[RunningServer]:
             "DicomAet": "ORTHANC",
             "RemoteAccessAllowed": True,
             "AuthenticationEnabled": False,
+            "DicomAlwaysAllowFind": True,  # bench/dimse.py measures C-FIND latency
             "Plugins": [ORTHANC_DICOMWEB_PLUGIN],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }

@@ -93,6 +93,16 @@ class ReplicationMode(enum.StrEnum):
     ASYNC = "async"
 
 
+class DimseDestination(BaseModel):
+    """A DICOM peer this node connects to (C-MOVE destination, storage commitment report)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    tls: bool = False
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("DICOMVAULT_DATA_DIR", "./dicomvault-data"))
 
@@ -336,6 +346,46 @@ class Settings(BaseSettings):
             raise ValueError("chain_rpc_url must be an http:// or https:// URL")
         if self.chain_enabled and importlib.util.find_spec("web3") is None:
             raise ValueError("chain_enabled needs web3: pip install 'dicomvault[chain]'")
+        return self
+
+    # -- DIMSE (dimse/, docs/dimse.md) --
+    dimse_max_associations: int = Field(
+        default=16, ge=1, le=256, description="Associations served at once (more are rejected).")
+    dimse_acse_timeout_seconds: float = Field(default=30.0, gt=0)
+    dimse_dimse_timeout_seconds: float = Field(default=60.0, gt=0)
+    dimse_network_timeout_seconds: float = Field(default=60.0, gt=0)
+    dimse_max_pdu_bytes: int = Field(
+        default=1024 * 1024, ge=0,
+        description="Largest PDU a peer may send us (0: no limit); large PDUs mean fewer hops.")
+    dimse_destinations: dict[str, DimseDestination] = Field(
+        default_factory=dict,
+        description="C-MOVE destinations (and storage commitment peers) by AE title.")
+    dimse_tls_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="DICOM TLS port (PS3.15 B.1; IANA 2762). Unset: no TLS listener.")
+    dimse_tls_certfile: Path | None = None
+    dimse_tls_keyfile: Path | None = None
+    dimse_tls_ca_file: Path | None = Field(
+        default=None, description="CAs that sign the client certificates DICOM TLS accepts.")
+    dimse_tls_cert_roles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Client certificate subject CN -> roles of that peer over DICOM TLS.")
+
+    @field_validator("dimse_tls_cert_roles")
+    @classmethod
+    def _cert_roles_are_known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from dicomvault.access.roles import parse_roles
+
+        for roles in value.values():
+            parse_roles(roles)
+        return value
+
+    @model_validator(mode="after")
+    def _dimse_tls_is_complete(self) -> Settings:
+        files = (self.dimse_tls_certfile, self.dimse_tls_keyfile, self.dimse_tls_ca_file)
+        if self.dimse_tls_port is not None and None in files:
+            raise ValueError("dimse_tls_port needs dimse_tls_certfile, dimse_tls_keyfile "
+                             "and dimse_tls_ca_file (client certificates are required)")
         return self
 
     log_level: str = "INFO"

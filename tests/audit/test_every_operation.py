@@ -5,10 +5,9 @@ One table: a row is a door, an operation done the way a real client does it
 must append: exactly those, of that door, naming the right subjects. Rows
 run in order on one node holding one 2-series study of 3 instances.
 
-Adding a door is adding rows: the DIMSE door appends rows with
-``door="DIMSE"`` whose ``run`` uses pynetdicom or dcmtk against
-``node.dicom_port`` (C-STORE -> instance_stored, C-FIND -> searched,
-C-MOVE / C-GET -> instance_retrieved per instance).
+Adding a door is adding rows: the DIMSE rows (``door="DIMSE"``) use pynetdicom
+against ``node.dicom_port`` (C-STORE -> instance_stored, C-FIND and storage
+commitment -> searched, C-GET -> instance_retrieved per instance).
 """
 
 from __future__ import annotations
@@ -21,11 +20,23 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from pynetdicom import AE, build_context, build_role, evt
+from pynetdicom.sop_class import (
+    CTImageStorage,
+    MRImageStorage,
+    StorageCommitmentPushModel,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+)
 from tests.support.auth import admin_headers
+from tests.support.dimse import dimse_serving
 from tests.support.live import serving
 from tests.support.multipart import stow_body
 from tests.support.nodes import TEST_PASSPHRASE
@@ -54,6 +65,7 @@ class Node:
     sops: list[str]
     spare: list[bytes]  # files not stored yet (another study)
     tmp: Path
+    dicom_port: int = 0
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
@@ -120,7 +132,69 @@ def _instance(node: Node) -> str:
     return f"/dicom-web/studies/{node.study}/series/{node.series[0]}/instances/{node.sops[0]}"
 
 
-DICOMWEB, CLI, API = Door.DICOMWEB, Door.CLI, Door.API
+def _dimse(node: Node, contexts: list[str], **options: object) -> Any:
+    ae = AE(ae_title="AUDIT_SCU")
+    assoc = ae.associate("127.0.0.1", node.dicom_port, ae_title="DICOMVAULT",
+                         contexts=[build_context(uid) for uid in contexts], **options)
+    assert assoc.is_established
+    return assoc
+
+
+def _c_store(node: Node, files: list[bytes]) -> None:
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in files]
+    assoc = _dimse(node, sorted({str(ds.SOPClassUID) for ds in datasets}))
+    try:
+        assert [int(assoc.send_c_store(ds).Status) for ds in datasets] == [0] * len(files)
+    finally:
+        assoc.release()
+
+
+def _c_find(node: Node, level: str, study: str | None = None) -> None:
+    query = Dataset()
+    query.QueryRetrieveLevel = level
+    query.StudyInstanceUID = study or ""
+    if level == "SERIES":
+        query.SeriesInstanceUID = ""
+    assoc = _dimse(node, [StudyRootQueryRetrieveInformationModelFind])
+    try:
+        *_, (status, _) = assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
+        assert int(status.Status) == 0
+    finally:
+        assoc.release()
+
+
+def _c_get(node: Node) -> None:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = node.study
+    storage = [CTImageStorage, MRImageStorage]
+    assoc = _dimse(node, [StudyRootQueryRetrieveInformationModelGet, *storage],
+                   ext_neg=[build_role(uid, scp_role=True) for uid in storage],
+                   evt_handlers=[(evt.EVT_C_STORE, lambda event: 0)])
+    try:
+        *_, (status, _) = assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet)
+        assert int(status.Status) == 0 and status.NumberOfCompletedSuboperations == 3
+    finally:
+        assoc.release()
+
+
+def _commit(node: Node) -> None:
+    request, item = Dataset(), Dataset()
+    request.TransactionUID = generate_uid()
+    item.ReferencedSOPClassUID = CTImageStorage
+    item.ReferencedSOPInstanceUID = node.sops[0]
+    request.ReferencedSOPSequence = [item]
+    assoc = _dimse(node, [StorageCommitmentPushModel],
+                   evt_handlers=[(evt.EVT_N_EVENT_REPORT, lambda event: 0)])
+    try:
+        status, _ = assoc.send_n_action(request, 1, StorageCommitmentPushModel,
+                                        "1.2.840.10008.1.20.1.1")
+        assert int(status.Status) == 0
+    finally:
+        assoc.release()
+
+
+DICOMWEB, CLI, API, DIMSE = Door.DICOMWEB, Door.CLI, Door.API, Door.DIMSE
 OPERATIONS: list[Operation] = [
     Operation(DICOMWEB, "STOW-RS two instances", _stow, {STORED: 2},
               frozenset({"patient", *INSTANCE_SUBJECTS})),
@@ -157,6 +231,14 @@ OPERATIONS: list[Operation] = [
     Operation(API, "ledger checkpoint and proofs",
               lambda n: (n.get("/api/ledger/checkpoint"),
                          n.get("/api/ledger/entries/3/inclusion-proof")), {}),
+    Operation(DIMSE, "C-STORE two instances", lambda n: _c_store(n, n.spare[3:5]), {STORED: 2},
+              frozenset({"patient", *INSTANCE_SUBJECTS})),
+    Operation(DIMSE, "C-FIND studies", lambda n: _c_find(n, "STUDY"), {SEARCHED: 1}),
+    Operation(DIMSE, "C-FIND series of a study", lambda n: _c_find(n, "SERIES", n.study),
+              {SEARCHED: 1}, frozenset({"study"})),
+    Operation(DIMSE, "C-GET study", _c_get, {RETRIEVED: 3},
+              frozenset(INSTANCE_SUBJECTS)),
+    Operation(DIMSE, "storage commitment", _commit, {SEARCHED: 1}),
     Operation(DICOMWEB, "DELETE instance", _delete, {EventType.DELETED: 1},
               frozenset(INSTANCE_SUBJECTS)),
 ]
@@ -167,16 +249,16 @@ def node(archive: Archive, tmp_path: Path, database_url: str) -> Iterator[Node]:
     study_spec = StudySpec(patient=PatientSpec(PatientID="PAT-AUDIT-1"))
     files = generate_study_files(series=2, per_series=2, rows=16, columns=16, seed=11,
                                  study=study_spec)[:3]
-    spare = generate_study_files(series=1, per_series=3, rows=16, columns=16, seed=12)
+    spare = generate_study_files(series=1, per_series=5, rows=16, columns=16, seed=12)
     ctx = system_context(Door.CLI, actor="setup")
     for data in files:
         archive.store_bytes(data, ctx)
     datasets = [pydicom.dcmread(io.BytesIO(data)) for data in files]
-    with serving(archive) as url:
+    with serving(archive) as url, dimse_serving(archive) as dimse:
         yield Node(archive, url, archive.settings.data_dir, database_url,
                    datasets[0].StudyInstanceUID,
                    list(dict.fromkeys(ds.SeriesInstanceUID for ds in datasets)),
-                   [ds.SOPInstanceUID for ds in datasets], spare, tmp_path)
+                   [ds.SOPInstanceUID for ds in datasets], spare, tmp_path, dimse.port)
 
 
 def test_every_operation_leaves_exactly_its_events(node: Node) -> None:

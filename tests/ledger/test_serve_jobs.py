@@ -47,8 +47,8 @@ def server(tmp_path: Path, collector: socket.socket, token: str) -> Iterator[str
                DICOMVAULT_LEDGER_CHECKPOINT_INTERVAL_SECONDS="0.3",
                DICOMVAULT_AUDIT_SYSLOG_URL=f"udp://127.0.0.1:{collector.getsockname()[1]}",
                DICOMVAULT_AUDIT_SYSLOG_INTERVAL_SECONDS="0.3")
-    process = subprocess.Popen([sys.executable, "-m", "dicomvault.cli", "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "dicomvault.cli", "serve", "--no-dimse"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         _until(lambda: _status(f"{url}/healthz") == 200, "server start")

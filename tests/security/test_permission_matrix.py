@@ -1,11 +1,9 @@
 """Every role against every endpoint: allowed or refused, and refusals leak no PHI.
 
 The matrix is a table (:data:`ROWS`): one row per operation of a door, with
-the permission it needs (``None``: any authenticated principal). DIMSE rows
-(C-FIND, C-MOVE, C-GET, C-STORE) are added the same way when the DIMSE door
-lands: a row only needs a ``call`` that performs the operation as a principal
-and returns the outcome (allowed / refused / unauthenticated) and the text of
-a refusal.
+the permission it needs (``None``: any authenticated principal). The DIMSE
+door has its own table (:data:`DIMSE_ROWS`: C-ECHO, C-STORE, C-FIND, C-MOVE,
+C-GET, storage commitment), each role being a calling AE title mapped to it.
 """
 
 from __future__ import annotations
@@ -158,3 +156,146 @@ def test_every_role_is_in_the_matrix_and_auditors_see_no_images() -> None:
     assert {row.needs for row in ROWS} >= {Permission.SEARCH, Permission.RETRIEVE,
                                            Permission.STORE, Permission.DELETE,
                                            Permission.MANAGE_USERS, Permission.MANAGE_KEYS}
+
+
+# -- the DIMSE door -------------------------------------------------------------------------
+# The same matrix through DIMSE: each role is a calling AE title mapped to that role
+# (``dimse_ae_roles`` without "*", so an unknown AE title cannot associate at all: the
+# DIMSE form of "no credentials"). Refusals are status 0x0124 with a comment free of PHI.
+
+
+@dataclass(frozen=True)
+class DimseRow:
+    name: str
+    needs: Permission | None
+    #: Performs the operation on an association; returns the final status and its comment.
+    call: Callable[[Any, Target], tuple[int, str]]
+    contexts: tuple[str, ...]
+
+
+def _dimse_status(status: Any) -> tuple[int, str]:
+    return int(status.Status), str(status.get("ErrorComment", ""))
+
+
+def _c_echo(assoc: Any, t: Target) -> tuple[int, str]:
+    return _dimse_status(assoc.send_c_echo())
+
+
+def _c_store(assoc: Any, t: Target) -> tuple[int, str]:
+    import io
+
+    import pydicom
+
+    return _dimse_status(assoc.send_c_store(pydicom.dcmread(io.BytesIO(t.file))))
+
+
+def _q(level: str, **keys: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _c_find(assoc: Any, t: Target) -> tuple[int, str]:
+    *_, (status, _) = assoc.send_c_find(_q("STUDY", StudyInstanceUID="", PatientID=""),
+                                        _STUDY_FIND)
+    return _dimse_status(status)
+
+
+def _c_move(assoc: Any, t: Target) -> tuple[int, str]:
+    *_, (status, _) = assoc.send_c_move(_q("STUDY", StudyInstanceUID=t.study), "MATRIXDEST",
+                                        _STUDY_MOVE)
+    return _dimse_status(status)
+
+
+def _c_get(assoc: Any, t: Target) -> tuple[int, str]:
+    *_, (status, _) = assoc.send_c_get(_q("STUDY", StudyInstanceUID=t.study), _STUDY_GET)
+    return _dimse_status(status)
+
+
+def _commitment(assoc: Any, t: Target) -> tuple[int, str]:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import generate_uid
+
+    request, item = Dataset(), Dataset()
+    request.TransactionUID = generate_uid()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = _CT, t.sop
+    request.ReferencedSOPSequence = [item]
+    status, _ = assoc.send_n_action(request, 1, _COMMITMENT, "1.2.840.10008.1.20.1.1")
+    return _dimse_status(status)
+
+
+_CT = "1.2.840.10008.5.1.4.1.1.2"
+_MR = "1.2.840.10008.5.1.4.1.1.4"
+_STUDY_FIND, _STUDY_MOVE, _STUDY_GET = ("1.2.840.10008.5.1.4.1.2.2.1",
+                                        "1.2.840.10008.5.1.4.1.2.2.2",
+                                        "1.2.840.10008.5.1.4.1.2.2.3")
+_COMMITMENT = "1.2.840.10008.1.20.1"
+DIMSE_ROWS: list[DimseRow] = [
+    DimseRow("C-ECHO", None, _c_echo, ("1.2.840.10008.1.1",)),
+    DimseRow("C-STORE", Permission.STORE, _c_store, (_CT, _MR)),
+    DimseRow("C-FIND", Permission.SEARCH, _c_find, (_STUDY_FIND,)),
+    DimseRow("C-MOVE", Permission.RETRIEVE, _c_move, (_STUDY_MOVE,)),
+    DimseRow("C-GET", Permission.RETRIEVE, _c_get, (_STUDY_GET, _CT, _MR)),
+    DimseRow("storage commitment", Permission.SEARCH, _commitment, (_COMMITMENT,)),
+]
+
+
+def test_dimse_permission_matrix(tmp_path: Any) -> None:
+    from pynetdicom import AE, StoragePresentationContexts, build_context, build_role, evt
+    from tests.support.dimse import dimse_node
+    from tests.support.live import free_port
+
+    dest_port = free_port()
+    destination = AE(ae_title="MATRIXDEST")
+    destination.supported_contexts = StoragePresentationContexts
+    destination.add_supported_context("1.2.840.10008.1.1")  # Verification, as every SCP
+    scp = destination.start_server(("127.0.0.1", dest_port), block=False,
+                                   evt_handlers=[(evt.EVT_C_STORE, lambda e: 0)])
+    ae_roles = {f"AE_{role.value.upper()}"[:16]: [role.value] for role in Role}
+    try:
+        with dimse_node(tmp_path / "dimse-node", dimse_ae_roles=ae_roles,
+                        dimse_destinations={"MATRIXDEST": {"host": "127.0.0.1",
+                                                           "port": dest_port}}) as node:
+            [first, second] = study_files(12, institution="Matrix Hospital")
+            node.archive.store_bytes(first, RequestContext(actor="loader", door=Door.CLI))
+            study, series, sop = uids(first)
+            target = Target(study, series, sop, second)
+            failures = []
+            for row, role in itertools.product(DIMSE_ROWS, PRINCIPALS):
+                calling = f"AE_{role.value.upper()}"[:16] if role else "UNKNOWN_AE"
+                ae = AE(ae_title=calling)
+                ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
+                roles = [build_role(uid, scp_role=True) for uid in (_CT, _MR)
+                         if row.name == "C-GET"]
+                assoc = ae.associate("127.0.0.1", node.port, ae_title=node.ae_title,
+                                     contexts=[build_context(uid) for uid in row.contexts],
+                                     ext_neg=roles,
+                                     evt_handlers=[(evt.EVT_C_STORE, lambda e: 0),
+                                                   (evt.EVT_N_EVENT_REPORT, lambda e: 0)])
+                if not assoc.is_established:
+                    got, status, text = Outcome.UNAUTHENTICATED, None, ""
+                else:
+                    try:
+                        status, text = row.call(assoc, target)
+                    finally:
+                        assoc.release()
+                    got = Outcome.REFUSED if status == 0x0124 else Outcome.ALLOWED
+                    assert status in (0x0000, 0x0124, 0xB006), (row.name, role, hex(status))
+                if role is None:
+                    expected = Outcome.UNAUTHENTICATED
+                elif row.needs is None or row.needs in ROLE_PERMISSIONS[role]:
+                    expected = Outcome.ALLOWED
+                else:
+                    expected = Outcome.REFUSED
+                if got is not expected:
+                    failures.append(f"{row.name} as {role}: {got.value}, expected "
+                                    f"{expected.value}")
+                leaked = [p for p in (*PHI, study, sop) if p in text]
+                assert not leaked, f"{row.name} as {role} leaks {leaked}"
+            assert failures == []
+    finally:
+        scp.shutdown()

@@ -11,6 +11,7 @@ import uvicorn
 from dicomvault.access.transport import transport_for
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
 from dicomvault.daemon import DaemonRunner
+from dicomvault.dimse import DimseServer
 from dicomvault.node import background_jobs
 from dicomvault.server import create_http_app
 
@@ -30,6 +31,9 @@ def serve(
     dicom_port: Annotated[
         int | None, typer.Option(envvar="DICOMVAULT_DICOM_PORT", help="DIMSE port.")
     ] = None,
+    no_dimse: Annotated[
+        bool, typer.Option("--no-dimse", help="Do not start the DIMSE (DICOM network) SCP.")
+    ] = False,
 ) -> None:
     """Start the archive; prints the URL it serves."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -55,5 +59,14 @@ def serve(
         lifespan="on",
         **transport.uvicorn_options,
     )
-    with DaemonRunner(background_jobs(archive)):
-        uvicorn.Server(config).run()
+    dimse = None if no_dimse else DimseServer(archive)
+    if dimse is not None:
+        dimse.start()
+        typer.echo(f"DIMSE SCP {settings.ae_title} on port(s) "
+                   f"{', '.join(str(port) for port in dimse.ports)}")
+    try:
+        with DaemonRunner(background_jobs(archive)):
+            uvicorn.Server(config).run()
+    finally:
+        if dimse is not None:
+            dimse.stop()

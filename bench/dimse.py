@@ -1,0 +1,153 @@
+"""DIMSE C-STORE throughput and C-FIND latency, side by side with Orthanc.
+
+What it measures (issue 3, "How fast"): dcmtk's ``storescu`` (TCP_NODELAY=1)
+sending the same 500 synthetic 512x512 16-bit CT instances (~0.5 MB each)
+
+* over one association, and
+* over four parallel associations (four storescu processes, 125 files each),
+
+to a fresh dicomvault node (``dicomvault serve``: SQLite, encryption, index and
+ledger, each instance durable before its success status) and to a fresh
+Orthanc 1.10 (SQLite, no compression, TCP_NODELAY=1), in the same run on the
+same files; then C-FIND latency at STUDY level (one pynetdicom association,
+median and p95 of 50 queries). Prints instances/s, MB/s and the ratios
+dicomvault/Orthanc the issue's targets are stated in (>= 1.5 over one
+association, >= 2 over four). Every figure is the median of ``--runs`` runs.
+
+    python -m bench.dimse
+    python -m bench.dimse --runs 1 --instances 200 --skip-orthanc
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+from bench.common import RunningServer, dicomvault_node, median, orthanc_peer, p95, print_command
+from bench.ingest import make_dataset
+from dicomvault.dimse.session import set_no_delay
+
+STORESCU = "/usr/bin/storescu"
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+def _storescu(port: int, ae_title: str, directory: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([STORESCU, "+sd", "-aec", ae_title, "127.0.0.1", str(port),
+                             str(directory)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def _send(port: int, ae_title: str, directories: list[Path]) -> float:
+    """Seconds for storescu processes (one per directory, in parallel) to send everything."""
+    start = time.perf_counter()
+    processes = [_storescu(port, ae_title, d) for d in directories]
+    for process in processes:
+        _, stderr = process.communicate(timeout=1800)
+        if process.returncode != 0:
+            raise RuntimeError(f"storescu failed: {stderr.decode(errors='replace')[-1000:]}")
+    return time.perf_counter() - start
+
+
+def _wait_for_dimse(port: int, ae_title: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = subprocess.run(["/usr/bin/echoscu", "-aec", ae_title, "127.0.0.1", str(port)],
+                              env=ENV, capture_output=True, check=False)
+        if done.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the DIMSE port did not answer C-ECHO")
+
+
+def _find_latency(port: int, ae_title: str, queries: int = 50) -> list[float]:
+    ae = AE(ae_title="BENCHFIND")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    # Our side of the connection without Nagle too, or each response waits ~40 ms.
+    assoc = ae.associate("127.0.0.1", port, ae_title=ae_title,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, lambda e: set_no_delay(e.assoc))])
+    if not assoc.is_established:
+        raise RuntimeError("C-FIND association refused")
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.PatientID = "BENCH00*"
+    query.StudyInstanceUID = ""
+    query.PatientName = ""
+    timings = []
+    try:
+        for _ in range(queries):
+            start = time.perf_counter()
+            responses = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+            timings.append(time.perf_counter() - start)
+            if int(responses[-1][0].Status) != 0 or len(responses) < 2:
+                raise RuntimeError("C-FIND found nothing")
+    finally:
+        assoc.release()
+    return timings
+
+
+Peer = Callable[[], AbstractContextManager[RunningServer]]
+
+
+def _measure(name: str, peer: Peer, ae_title: str, one: list[Path], four: list[Path],
+             megabytes: float, count: int, runs: int) -> dict[str, float]:
+    rates: dict[str, list[float]] = {"1": [], "4": []}
+    finds: list[float] = []
+    for _ in range(runs):
+        for label, directories in (("1", one), ("4", four)):
+            with peer() as server:
+                _wait_for_dimse(server.dicom_port, ae_title)
+                seconds = _send(server.dicom_port, ae_title, directories)
+                rates[label].append(count / seconds)
+                if label == "1":
+                    finds.extend(_find_latency(server.dicom_port, ae_title))
+    result = {"1": median(rates["1"]), "4": median(rates["4"])}
+    per_mb = megabytes / count
+    for label in ("1", "4"):
+        print(f"{name:<24} C-STORE {label} association(s): {result[label]:7.1f} inst/s "
+              f"{result[label] * per_mb:7.1f} MB/s")
+    print(f"{name:<24} C-FIND STUDY latency: median {median(finds) * 1000:.1f} ms, "
+          f"p95 {p95(finds) * 1000:.1f} ms")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--skip-orthanc", action="store_true")
+    args = parser.parse_args()
+    data = make_dataset(args.instances)
+    with tempfile.TemporaryDirectory(prefix="dv-bench-dimse-") as tmp:
+        root = Path(tmp)
+        one = [root / "all"]
+        four = [root / f"part{i}" for i in range(4)]
+        for directory in (*one, *four):
+            directory.mkdir()
+        for index, blob in enumerate(data.files):
+            (one[0] / f"{index:05d}.dcm").write_bytes(blob)
+            (four[index % 4] / f"{index:05d}.dcm").write_bytes(blob)
+        count = len(data.files)
+        print(f"{count} instances, {data.megabytes:.0f} MB; storescu with TCP_NODELAY=1")
+        ours = _measure("dicomvault (SQLite)", lambda: dicomvault_node(dimse=True),
+                        "DICOMVAULT", one, four, data.megabytes, count, args.runs)
+        if not args.skip_orthanc:
+            theirs = _measure("Orthanc 1.10", orthanc_peer, "ORTHANC", one, four,
+                              data.megabytes, count, args.runs)
+            print(f"ratio dicomvault/Orthanc: 1 association {ours['1'] / theirs['1']:.2f} "
+                  f"(target >= 1.5), 4 associations {ours['4'] / theirs['4']:.2f} "
+                  f"(target >= 2)")
+    print_command()
+
+
+if __name__ == "__main__":
+    main()
