@@ -82,9 +82,14 @@ DETAILS: Mapping[EventType, tuple[str, ...]] = MappingProxyType({
     EventType.TRANSCODED: ("content_sha256", "from_transfer_syntax", "to_transfer_syntax",
                            "result_sha256"),
     EventType.DELETED: ("content_sha256", "sop_class"),
-    EventType.SHARED: ("share_id", "grantee", "purpose", "expires"),
-    EventType.SHARE_USED: ("share_id", "grantee"),
-    EventType.SHARE_REVOKED: ("share_id", "grantee"),
+    # Sharing (docs/sharing.md): ``role`` is grantor or grantee (both sides record);
+    # ``agreement_sha256`` is the SHA-256 of the agreement's RFC 8785 canonical JSON.
+    EventType.SHARED: ("share_id", "grantor", "grantee", "role", "purpose_sha256", "expires",
+                       "max_retrievals", "scope_kind", "agreement_sha256"),
+    EventType.SHARE_USED: ("share_id", "grantor", "grantee", "role", "operation", "outcome",
+                           "reason", "level", "matches", "content_sha256", "released_sha256",
+                           "agreement_sha256"),
+    EventType.SHARE_REVOKED: ("share_id", "grantor", "grantee", "role", "agreement_sha256"),
     EventType.KEY_ROTATED: ("old_key_id", "new_key_id", "rewrapped"),
     EventType.LOGIN_SUCCEEDED: ("method",),
     EventType.LOGIN_FAILED: ("method", "reason"),

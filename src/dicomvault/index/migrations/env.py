@@ -18,6 +18,7 @@ import dicomvault.keys.schema  # noqa: F401  (declare their tables on the shared
 from dicomvault.backup import schema as _backup_schema  # noqa: F401  (declares its tables)
 from dicomvault.index.database import create_engine_for
 from dicomvault.index.schema import metadata
+from dicomvault.sharing import schema as _sharing_schema  # noqa: F401  (declares its tables)
 
 target_metadata = metadata
 
