@@ -12,7 +12,8 @@ translation happens in one place per door (``dicomweb/errors.py`` maps to HTTP,
     │   ├── MissingAttributeError   400  0xC000  a required UID is absent/invalid
     │   ├── SOPClassMismatchError   409  0xA900  data set does not match SOP class
     │   ├── StudyMismatchError      409  0xA900  STOW to /studies/{uid} with other uid
-    │   └── TooLargeError           413  0xA700  part or request above the limit
+    │   ├── TooLargeError           413  0xA700  part or request above the limit
+    │   └── DeidentificationError   400  0xC000  unknown de-identification option, bad key
     ├── UnsupportedMediaTypeError   415  0xC000  wrong Content-Type
     ├── NotAcceptableError          406  0xC000  cannot serve the Accept'ed syntax
     ├── NotFoundError               404  0xA801  no such study/series/instance
@@ -97,6 +98,13 @@ class TooLargeError(InvalidInputError):
     http_status = 413
     dimse_status = 0xA700
     stow_failure_reason = 0xA700
+
+
+class DeidentificationError(InvalidInputError):
+    """A de-identification request cannot be honoured (unknown option, unusable key or UID root).
+
+    Messages name the option or the file, never a value taken from a data set.
+    """
 
 
 class UnsupportedMediaTypeError(DicomVaultError):
