@@ -27,13 +27,14 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
 
 from dicomvault.access import Door, Permission, Principal, PrincipalKind, RequestContext, Role
 from dicomvault.archive import Archive
+from dicomvault.deid import Deidentifier, DeidProfile, part10_bytes
 from dicomvault.dicom.json import dataset_to_json
 from dicomvault.errors import (
     AgreementEndedError,
@@ -53,13 +54,13 @@ from dicomvault.sharing.registry import ShareRecord, ShareStatus
 from dicomvault.sharing.scope import series_allowed, studies_in_scope
 from dicomvault.sharing.signing import SignedRequest, verify_request
 
-if TYPE_CHECKING:
-    from dicomvault.deid import Deidentifier
-
 #: Levels of the UID map and the keyword each stands for.
 UID_LEVELS = (("study", "StudyInstanceUID"), ("series", "SeriesInstanceUID"),
               ("sop", "SOPInstanceUID"))
-_UID_KEYS = tuple(keyword for _, keyword in UID_LEVELS[:2])
+#: Returned at every level so that a search result gets the patient's pseudonym (keyed
+#: by Patient ID and issuer, as for the whole instance) and the UIDs to remap.
+_QIDO_FIELDS = frozenset({"PatientID", "IssuerOfPatientID", "PatientName",
+                          "StudyInstanceUID", "SeriesInstanceUID"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,24 +89,15 @@ def _refusal_code(error: DicomVaultError) -> str:
     return "refused"
 
 
-def part10_bytes(dataset: Dataset) -> bytes:
-    """A de-identified data set as a Part 10 file (its meta follows its new SOP UID)."""
-    meta = dataset.file_meta
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    buffer = BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def _uid_pairs(source: Mapping[str, Any] | Dataset, released: Dataset,
-               levels: tuple[tuple[str, str], ...] = UID_LEVELS) -> set[tuple[str, str, str]]:
+def _uid_pairs(deidentifier: Deidentifier,
+               source: Mapping[str, Any] | Dataset) -> set[tuple[str, str, str]]:
+    """(level, original, remapped) for the UIDs of ``source``, as the de-identifier maps
+    them (the same keyed function that rewrites them inside the released data)."""
     pairs = set()
-    for level, keyword in levels:
+    for level, keyword in UID_LEVELS:
         original = source.get(keyword)
-        new = released.get(keyword)
-        if original and new:
-            pairs.add((level, str(original), str(new)))
+        if original:
+            pairs.add((level, str(original), deidentifier.remap_uid(str(original))))
     return pairs
 
 
@@ -155,8 +147,6 @@ class ShareRelease:
                 f"this share agreement does not allow {door.value.upper()}"))
 
     def _deidentifier(self, record: ShareRecord) -> Deidentifier:
-        from dicomvault.deid import Deidentifier, DeidProfile
-
         profile = DeidProfile.from_names(list(record.agreement.deid_profile),
                                          allow_burned_in=record.agreement.allow_burned_in)
         return Deidentifier(key=pseudonym_key(self.archive, record), profile=profile)
@@ -206,13 +196,13 @@ class ShareRelease:
                 visible = sorted(studies_in_scope(conn, record.scope))
                 rows = [] if not visible else run_query(conn, Query(
                     level=QueryLevel.STUDY, filters={"StudyInstanceUID": "\\".join(visible)},
-                    limit=limit, offset=offset))
+                    include_fields=_QIDO_FIELDS, limit=limit, offset=offset))
             else:
                 if original_study is None:
                     raise InvalidInputError("partners search series and instances per study")
                 rows = run_query(conn, Query(
                     level=level, study_uid=original_study, series_uid=original_series,
-                    include_fields=frozenset(_UID_KEYS), limit=limit, offset=offset))
+                    include_fields=_QIDO_FIELDS, limit=limit, offset=offset))
         deidentifier = self._deidentifier(record)
         results: list[dict[str, Any]] = []
         pairs: set[tuple[str, str, str]] = set()
@@ -220,13 +210,10 @@ class ShareRelease:
             if not series_allowed(record.scope, _text(row.get("SeriesInstanceUID"))):
                 continue
             source = to_dataset(row)
-            for keyword in _UID_KEYS:
-                if row.get(keyword) and keyword not in source:
-                    setattr(source, keyword, row.get(keyword))
             released = deidentifier.deidentify(source).dataset
             if released is None:
                 continue
-            pairs |= _uid_pairs(source, released)
+            pairs |= _uid_pairs(deidentifier, source)
             results.append(dataset_to_json(released))
         with write_transaction(self.archive.engine) as conn:
             registry.remember_uids(conn, record.agreement.share_id, pairs)
@@ -249,14 +236,14 @@ class ShareRelease:
         except NotFoundError as exc:
             raise self._refuse(request, "retrieve", exc, o_study) from None
         source = pydicom.dcmread(BytesIO(self.archive.read_instance(location)))
-        outcome = self._deidentifier(record).deidentify(source)
+        deidentifier = self._deidentifier(record)
+        outcome = deidentifier.deidentify(source)
         if outcome.dataset is None:
             raise self._refuse(request, "retrieve", PermissionDeniedError(
                 f"held back by the de-identification profile: {outcome.held_back_reason}"),
                 o_study)
         released = part10_bytes(outcome.dataset)
-        pairs = _uid_pairs({"StudyInstanceUID": o_study, "SeriesInstanceUID": o_series,
-                            "SOPInstanceUID": o_sop}, outcome.dataset)
+        pairs = _uid_pairs(deidentifier, source)
         try:
             with write_transaction(self.archive.engine) as conn:
                 registry.consume_retrieval(conn, record)
