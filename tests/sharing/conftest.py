@@ -28,7 +28,7 @@ CTX = system_context(Door.CLI, actor="tests")
 
 
 @dataclass(frozen=True)
-class TestStudy:
+class SharedStudy:
     """A study as stored at the grantor: its UIDs and the identity it carries."""
 
     study_uid: str
@@ -40,7 +40,7 @@ class TestStudy:
 
 
 def make_study(*, patient_id: str, patient_name: str, description: str = "CHEST",
-               base: str = "CT_small.dcm", count: int = 2) -> TestStudy:
+               base: str = "CT_small.dcm", count: int = 2) -> SharedStudy:
     """``count`` instances of one new series of one new study, from a pydicom test file."""
     study_uid, series_uid = generate_uid(), generate_uid()
     files, sops = [], []
@@ -55,10 +55,10 @@ def make_study(*, patient_id: str, patient_name: str, description: str = "CHEST"
         ds.save_as(buffer, enforce_file_format=True)
         files.append(buffer.getvalue())
         sops.append(sop)
-    return TestStudy(study_uid, series_uid, tuple(sops), patient_id, patient_name, tuple(files))
+    return SharedStudy(study_uid, series_uid, tuple(sops), patient_id, patient_name, tuple(files))
 
 
-def store(archive: Archive, study: TestStudy) -> TestStudy:
+def store(archive: Archive, study: SharedStudy) -> SharedStudy:
     for data in study.files:
         archive.store_bytes(data, CTX)
     return study
