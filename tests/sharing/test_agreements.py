@@ -33,7 +33,8 @@ PARTNER = InstitutionKey(Ed25519PrivateKey.generate())
 
 def _request(scope: ShareScope | None = None, **changes: object) -> GrantRequest:
     base = GrantRequest(grantee=PARTNER.identity,
-                        scope=scope or ShareScope(ScopeKind.STUDY, ("1.2.3.4",)), purpose="second opinion",
+                        scope=scope or ShareScope(ScopeKind.STUDY, ("1.2.3.4",)),
+                        purpose="second opinion",
                         expires=datetime.now(UTC) + timedelta(days=7), max_retrievals=5,
                         deid_profile=["retain-longitudinal-modified-dates"])
     return replace(base, **changes)  # type: ignore[arg-type]
