@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,6 +17,7 @@ from dicomvault.access import Door, Principal, PrincipalKind, RequestContext, Ro
 from dicomvault.archive import Archive
 from dicomvault.errors import (
     AgreementEndedError,
+    ConfigurationError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -155,3 +158,16 @@ def test_public_identity_round_trip() -> None:
     assert identity.institution_id == hashlib.sha256(identity.public_key).hexdigest()
     with pytest.raises(InvalidInputError):
         PublicIdentity.parse("not base64!")
+
+
+def test_institution_key_file_is_private_and_stable(tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    first = InstitutionKey.load_or_create(keys_dir)
+    path = InstitutionKey.path_in(keys_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert InstitutionKey.load_or_create(keys_dir).institution_id == first.institution_id
+    assert first.institution_id[:16] in repr(first) and "PrivateKey" not in repr(first)
+    path.chmod(0o644)
+    with pytest.raises(ConfigurationError, match="readable by others"):
+        InstitutionKey.load(keys_dir)
