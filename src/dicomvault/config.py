@@ -287,6 +287,21 @@ class Settings(BaseSettings):
         default=168.0, ge=0, description="Background scrub period; 0: only `dicomvault scrub`."
     )
 
+    # -- de-identification (deid/) --
+    deid_key_file: Path | None = Field(
+        default=None,
+        description=("Pseudonym key of `dicomvault deid` (hex, mode 0600, made by "
+                     "`dicomvault deid-keygen`); unset: <data_dir>/keys/deid.key. Sharing "
+                     "agreements use their own per-agreement keys."),
+    )
+    deid_uid_root: str = Field(
+        default="2.25",
+        pattern=r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$",
+        max_length=40,
+        description=("Root of the UIDs de-identification makes; 2.25 gives UUID-derived UIDs "
+                     "(PS3.5 B.2), or use your organisation's registered root."),
+    )
+
     log_level: str = "INFO"
 
     @field_validator("ae_title")

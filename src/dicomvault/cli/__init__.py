@@ -14,6 +14,7 @@ from dicomvault.cli import (  # noqa: F401  (each module registers its commands)
     compress,
     config_cmd,
     data,
+    deid,
     keys,
     ledger,
     serve,

@@ -12,7 +12,7 @@ import typer
 
 from dicomvault.archive import Archive
 from dicomvault.config import Settings, load_settings
-from dicomvault.errors import DicomVaultError
+from dicomvault.errors import DicomVaultError, InvalidInputError
 from dicomvault.node import NodeNotices, open_archive
 
 app = typer.Typer(
@@ -63,6 +63,19 @@ def open_node(data_dir: Path | None, **overrides: Any) -> tuple[Archive, NodeNot
                    f"{notices.initial_admin_password}  (shown only this once; change it "
                    "with: dicomvault users update admin --password-stdin)", err=True)
     return archive, notices
+
+
+def files_under(paths: list[Path]) -> list[Path]:
+    """The files named, and every file below the directories named (sorted, recursive)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InvalidInputError(f"{path} does not exist")
+    return found
 
 
 def is_interactive() -> bool:

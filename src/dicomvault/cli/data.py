@@ -12,23 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from dicomvault.access import Door, system_context
 from dicomvault.archive import StoreFailure, StoreOutcome
-from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
-from dicomvault.errors import InvalidInputError
+from dicomvault.cli.common import DataDirOption, app, files_under, open_node, reports_errors
 from dicomvault.index import Query, QueryLevel
 
 _CHUNK = 1024 * 1024
-
-
-def _files_under(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InvalidInputError(f"{path} does not exist")
-    return found
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
@@ -44,7 +31,7 @@ def import_files(
     data_dir: DataDirOption = None,
 ) -> None:
     """Store DICOM files from disk; prints a summary and exits non-zero if any failed."""
-    files = _files_under(paths)
+    files = files_under(paths)
     archive, _ = open_node(data_dir)
     ctx = system_context(Door.CLI, actor="cli")
     counts: Counter[str] = Counter()

@@ -52,6 +52,10 @@ _PATIENT_NAME = 0x00100010
 _PATIENT_ID = 0x00100020
 _CONTENT_SEQUENCE = 0x0040A730
 _TEXT_VALUE = 0x0040A160
+_TIMEZONE_OFFSET = 0x00080201
+#: Attributes the table removes (X) that are Type 2 in an IOD (Treatment Machine Name in
+#: RT Beams, PS3.3 C.8.8.14): emptied instead, which discloses no more and keeps the IOD valid.
+_REQUIRED_EVEN_IF_EMPTY = frozenset({0x300A00B2})
 _DICOM_UID_ROOT = "1.2.840.10008."
 #: UI attributes that name classes, syntaxes or coding resources, not instances: never remapped.
 _NOT_INSTANCE_UID_SUFFIXES = ("ClassUID", "SyntaxUID", "CodingSchemeUID",
@@ -167,7 +171,7 @@ class Deidentifier:
         self._walk(out, "", _Mode.TABLE, instance)
         for tag, keyword in ((_PATIENT_ID, "PatientID"), (_PATIENT_NAME, "PatientName")):
             if tag not in out:  # Type 2 in the Patient Module: the grantee groups by it
-                setattr(out, keyword, instance.pseudonym)
+                setattr(out, keyword, _pseudonym_value(tag, instance.pseudonym))
                 instance.report.append(AttributeChange(
                     _tag_text(tag), keyword, Action.EMPTY, "pseudonym (added)", ""))
         self._stamp(out)
@@ -239,10 +243,15 @@ class Deidentifier:
         if mode is _Mode.DUMMY:
             if vr == "UI":
                 return self._uid_action(element)
+            if vr == "CS":  # coded values identify no one (PS3.15 E.1.1 note 9)
+                return None
             return Action.KEEP if vr == "SQ" else Action.DUMMY
         rule = self._table.rule_for(int(element.tag))
         if rule is not None:
-            return rule.action(self.profile)
+            action = rule.action(self.profile)
+            if action is Action.REMOVE and int(element.tag) in _REQUIRED_EVEN_IF_EMPTY:
+                return Action.EMPTY
+            return action
         if int(element.tag) == _TEXT_VALUE:
             return (Action.CLEAN if self.profile.has(DeidOption.CLEAN_DESCRIPTORS)
                     else Action.DUMMY)
@@ -297,7 +306,7 @@ class Deidentifier:
         if action is Action.EMPTY:
             if tag in (_PATIENT_ID, _PATIENT_NAME) and top_level:
                 # Z allows a dummy: the keyed pseudonym keeps a patient's instances together.
-                element.value = instance.pseudonym
+                element.value = _pseudonym_value(tag, instance.pseudonym)
                 return "pseudonym"
             if vr == "SQ":
                 element.value = Sequence()
@@ -315,6 +324,8 @@ class Deidentifier:
             element.value = new[0] if len(new) == 1 else new
             return new[0] if len(new) == 1 else f"{len(new)} UIDs remapped"
         if action is Action.CLEAN:
+            if tag == _TIMEZONE_OFFSET:
+                return "kept (an offset, not a date)"
             if vr in TEMPORAL_VRS:
                 element.value = shift_dates(element.value, vr, instance.shift_days)
                 return ("time kept (dates shift whole days)" if vr == "TM"
@@ -370,6 +381,11 @@ class Deidentifier:
 
 _STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH",
                          "ST", "TM", "UC", "UI", "UR", "UT"})
+
+
+def _pseudonym_value(tag: int, pseudonym: str) -> str:
+    """Patient ID is the pseudonym; Patient's Name is it as a family name (``DV...^``)."""
+    return f"{pseudonym}^" if tag == _PATIENT_NAME else pseudonym
 
 
 def _uid_values(value: Any) -> list[str]:

@@ -11,14 +11,16 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from pydicom.multival import MultiValue
+
 #: The dummy of each VR (action D). Binary VRs get two zero bytes.
 _DUMMY_TEXT = "ANONYMOUS"
 DUMMIES: dict[str, Any] = {
     "AE": _DUMMY_TEXT, "AS": "000Y", "CS": _DUMMY_TEXT, "DA": "19000101",
     "DS": "0", "DT": "19000101000000", "IS": "0", "LO": _DUMMY_TEXT, "LT": _DUMMY_TEXT,
-    "PN": _DUMMY_TEXT, "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT, "TM": "000000",
+    "PN": _DUMMY_TEXT + "^", "SH": _DUMMY_TEXT, "ST": _DUMMY_TEXT, "TM": "000000",
     "UC": _DUMMY_TEXT, "UR": "http://example.invalid/", "UT": _DUMMY_TEXT,
-    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0,
+    "FL": 0.0, "FD": 0.0, "SL": 0, "SS": 0, "UL": 0, "US": 0, "SV": 0, "UV": 0, "AT": 0,
 }
 _BINARY_DUMMY = b"\x00\x00"
 
@@ -34,11 +36,9 @@ def dummy_for(vr: str) -> Any:
 def _values(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
-    if isinstance(value, str | bytes):
-        return [value]
-    if isinstance(value, Iterable):
+    if isinstance(value, list | tuple | MultiValue):
         return list(value)
-    return [value]
+    return [value]  # str, bytes, PersonName, numbers: one value
 
 
 def _shift_one(text: str, days: int) -> str:
@@ -98,7 +98,9 @@ def clean_text(value: Any, words: list[str]) -> Any:
     for item in _values(value):
         text = str(item)
         for word in words:
-            text = re.sub(re.escape(word), "*", text, flags=re.IGNORECASE)
+            # whole words only: a patient called Ann leaves "SCANNER" alone
+            text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(word)}(?![0-9A-Za-z])", "*", text,
+                          flags=re.IGNORECASE)
         cleaned.append(text)
     if not cleaned:
         return value
