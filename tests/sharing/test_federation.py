@@ -179,7 +179,7 @@ def test_revocation_mid_transfer(grantor: Archive, receiver: ShareReceiver) -> N
 def test_expiry(grantor: Archive, receiver: ShareReceiver) -> None:
     study = store(grantor, make_study(patient_id="P-1", patient_name="A^B"))
     record = grant(grantor, ShareScope(ScopeKind.STUDY, (study.study_uid,)),
-                   expires=datetime.now(UTC) + timedelta(seconds=2))
+                   expires=datetime.now(UTC) + timedelta(seconds=4))
     share_id = record.agreement.share_id
     receiver.accept(CTX, "grantor-hospital", share_id)
     _until_raises(lambda: receiver.search(CTX, share_id), AgreementEndedError)
