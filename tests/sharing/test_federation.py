@@ -172,6 +172,8 @@ def test_revocation_mid_transfer(grantor: Archive, receiver: ShareReceiver) -> N
     assert _details(grantor, EventType.SHARE_REVOKED, share_id)[0]["agreement_sha256"] == (
         record.agreement.sha256())
     assert _details(receiver.archive, EventType.SHARE_REVOKED, share_id)[0]["role"] == "grantee"
+    [received] = receiver.list_received(CTX)
+    assert (received["share_id"], received["ended"]) == (share_id, "revoked")
     assert any(d.get("reason") == "revoked"
                for d in _details(grantor, EventType.SHARE_USED, share_id))
 

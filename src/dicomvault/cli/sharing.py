@@ -219,6 +219,16 @@ def accept(
     _echo_json({**agreement.to_dict(), "agreement_sha256": agreement.sha256()})
 
 
+@partner_app.command("list")
+@reports_errors
+def list_received(data_dir: DataDirOption = None) -> None:
+    """The agreements granted to this node, and how they ended (revoked, expired...)."""
+    archive, _ = open_node(data_dir)
+    for item in ShareReceiver(archive, _key(archive)).list_received(operator_context()):
+        typer.echo(f"{item['share_id']}  {item['ended'] or 'active':9}  until {item['expires']}"
+                   f"  from {str(item['grantor'])[:16]}...  {item['purpose']}")
+
+
 @partner_app.command("search")
 @reports_errors
 def search(

@@ -107,6 +107,16 @@ class ShareReceiver:
             return (ShareAgreement.from_canonical(bytes(row.document)),
                     find_partner(conn, str(row.grantor)))
 
+    def list_received(self, ctx: RequestContext) -> list[dict[str, object]]:
+        """Agreements granted to this node, with how they ended (as the grantor said)."""
+        self.archive.policy.require(ctx, Permission.SEARCH)
+        with self.archive.engine.connect() as conn:
+            rows = conn.execute(sa.select(shares_received)
+                                .order_by(shares_received.c.received_at)).all()
+        return [{**ShareAgreement.from_canonical(bytes(row.document)).to_dict(),
+                 "agreement_sha256": row.agreement_sha256,
+                 "ended": row.ended_reason} for row in rows]
+
     def _client(self, partner: Partner, share_id: str) -> FederationClient:
         if not partner.url:
             raise InvalidInputError("the partner has no federation URL registered")
