@@ -6,9 +6,10 @@ import io
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from tests.deid.corpus import KEY_A, real_dataset, referencing_seg, referencing_sr, walk
 
-from dicomvault.deid import Deidentifier, DeidProfile
+from dicomvault.deid import Deidentifier, DeidOption, DeidProfile
 from dicomvault.dicom.synthetic import generate_study_files
 
 
@@ -92,3 +93,33 @@ def test_real_rtstruct_uids_are_remapped_in_place_everywhere() -> None:
     frame = out.ReferencedFrameOfReferenceSequence[0].FrameOfReferenceUID
     assert {str(item.ReferencedFrameOfReferenceUID)
             for item in out.StructureSetROISequence} == {str(frame)}
+
+
+def _subject_item(code: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.RelationshipType, item.ValueType = "HAS OBS CONTEXT", "NUM" if code == "121033" else "CODE"
+    concept = Dataset()
+    concept.CodeValue, concept.CodingSchemeDesignator, concept.CodeMeaning = code, "DCM", meaning
+    item.ConceptNameCodeSequence = Sequence([concept])
+    if code == "121033":
+        measured = Dataset()
+        measured.NumericValue = "47"
+        item.MeasuredValueSequence = Sequence([measured])
+    else:
+        value = Dataset()
+        value.CodeValue, value.CodingSchemeDesignator, value.CodeMeaning = "F", "DCM", "Female"
+        item.ConceptCodeSequence = Sequence([value])
+    return item
+
+
+def test_sr_subject_age_and_sex_go_unless_characteristics_are_retained() -> None:
+    sr = referencing_sr(_targets())
+    sr.ContentSequence.append(_subject_item("121033", "Subject Age"))
+    sr.ContentSequence.append(_subject_item("121032", "Subject Sex"))
+    basic = _released(Deidentifier(KEY_A, DeidProfile()), sr)
+    concepts = [item.ConceptNameCodeSequence[0].CodeValue for item in basic.ContentSequence]
+    assert "121033" not in concepts and "121032" not in concepts
+    assert len(basic.ContentSequence) == len(sr.ContentSequence) - 2
+    retained = _released(Deidentifier(KEY_A, DeidProfile(
+        frozenset({DeidOption.RETAIN_PATIENT_CHARACTERISTICS}))), sr)
+    assert len(retained.ContentSequence) == len(sr.ContentSequence)

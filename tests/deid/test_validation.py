@@ -7,17 +7,21 @@ are normalised (they differ by design).
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from tests.deid.corpus import KEY_A, read, referencing_sr
 from tests.support.services import require
 
 from dicomvault.deid import Deidentifier, DeidOption, DeidProfile, part10_bytes
+from dicomvault.dicom import frame_image
 
 FILES = ["CT_small.dcm", "MR_small.dcm", "rtstruct.dcm", "test-SR.dcm", "JPEG2000.dcm",
          "emri_small.dcm", "eCT_Supplemental.dcm", "rtplan.dcm", "rtdose.dcm"]
@@ -77,3 +81,16 @@ def test_a_generated_sr_validates_no_worse_after_deidentification(tmp_path: Path
     after = tmp_path / "sr.deid.dcm"
     after.write_bytes(part10_bytes(out))
     assert not _errors(after) - _errors(before)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "US1_UNCR.dcm",
+                                  "JPEG2000.dcm", "emri_small.dcm"])
+def test_output_still_displays_as_the_original(name: str) -> None:
+    """The archive's own renderer (WADO-RS rendered) draws the same picture before and after."""
+    original = read(str(get_testdata_file(name)))
+    out = Deidentifier(KEY_A, DeidProfile(allow_burned_in=True)).deidentify(original).dataset
+    assert out is not None
+    again = pydicom.dcmread(io.BytesIO(part10_bytes(out)))
+    before, after = frame_image(original), frame_image(again)
+    assert before.size == after.size
+    np.testing.assert_array_equal(np.asarray(before), np.asarray(after))

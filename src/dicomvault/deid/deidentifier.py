@@ -56,6 +56,8 @@ _TIMEZONE_OFFSET = 0x00080201
 #: Attributes the table removes (X) that are Type 2 in an IOD (Treatment Machine Name in
 #: RT Beams, PS3.3 C.8.8.14): emptied instead, which discloses no more and keeps the IOD valid.
 _REQUIRED_EVEN_IF_EMPTY = frozenset({0x300A00B2})
+#: SR concepts of the subject's characteristics (DCM codes of TID 1007 Subject Context, Patient).
+_SUBJECT_CHARACTERISTICS = {("121032", "DCM"): "sex", ("121033", "DCM"): "age"}
 _DICOM_UID_ROOT = "1.2.840.10008."
 #: UI attributes that name classes, syntaxes or coding resources, not instances: never remapped.
 _NOT_INSTANCE_UID_SUFFIXES = ("ClassUID", "SyntaxUID", "CodingSchemeUID",
@@ -67,7 +69,7 @@ _IDENTIFYING_KEYWORDS = (
     "IssuerOfPatientID", "MedicalRecordLocator", "InstitutionName", "InstitutionAddress",
     "InstitutionalDepartmentName", "ReferringPhysicianName", "PerformingPhysicianName",
     "OperatorsName", "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord",
-    "RequestingPhysician", "StationName", "StudyID",
+    "RequestingPhysician",
 )
 _METHOD_TEXT = "dicomvault Basic Application Confidentiality Profile"
 
@@ -289,11 +291,38 @@ class Deidentifier:
         """
         dummy = mode is _Mode.DUMMY or (
             action is Action.DUMMY and int(element.tag) != _CONTENT_SEQUENCE)
+        if int(element.tag) == _CONTENT_SEQUENCE and not dummy:
+            self._drop_subject_characteristics(element, path, instance)
         self._items(element, path, _Mode.DUMMY if dummy else _Mode.TABLE, instance)
         count = len(element.value or [])
         if dummy:
             return f"dummy values in {count} item(s)"
         return f"kept, {count} item(s) de-identified"
+
+    def _drop_subject_characteristics(self, element: DataElement, path: str,
+                                      instance: _Instance) -> None:
+        """SR content items stating the subject's age or sex: X, as PS3.15 Annex E's table of
+        SR content item concepts codes Subject Age (DCM 121033) and Subject Sex (121032).
+
+        Names, IDs, dates and UIDs in content items are handled by their VR;
+        a coded sex or a numeric age is not, so the items go, unless Retain
+        Patient Characteristics keeps them.
+        """
+        if self.profile.has(DeidOption.RETAIN_PATIENT_CHARACTERISTICS):
+            return
+        kept = Sequence()
+        for index, item in enumerate(element.value or []):
+            concept = item.get("ConceptNameCodeSequence")
+            code = (str(concept[0].get("CodeValue", "")), str(
+                concept[0].get("CodingSchemeDesignator", ""))) if concept else None
+            if code in _SUBJECT_CHARACTERISTICS:
+                instance.report.append(AttributeChange(
+                    _tag_text(_CONTENT_SEQUENCE), "ContentSequence", Action.REMOVE,
+                    f"item removed (subject {_SUBJECT_CHARACTERISTICS[code]})",
+                    f"{path}ContentSequence[{index}]."))
+                continue
+            kept.append(item)
+        element.value = kept
 
     def _apply(self, dataset: Dataset, element: DataElement, action: Action, top_level: bool,
                instance: _Instance) -> str:
@@ -313,13 +342,10 @@ class Deidentifier:
                 return "emptied (no items)"
             element.value = "" if vr in _STRING_VRS else None
             return "emptied"
-        if action is Action.DUMMY:
-            if vr == "UI":
-                element.value = [self._pseudonyms.uid(uid) for uid in _uid_values(element.value)]
-                return "remapped"
+        if action is Action.DUMMY and vr != "UI":
             element.value = dummy_for(vr)
             return f"dummy {element.value!r}"
-        if action is Action.UID:
+        if action in (Action.UID, Action.DUMMY):  # a dummy UID is a consistent replacement
             new = [self._pseudonyms.uid(uid) for uid in _uid_values(element.value)]
             element.value = new[0] if len(new) == 1 else new
             return new[0] if len(new) == 1 else f"{len(new)} UIDs remapped"
