@@ -19,6 +19,7 @@ translation happens in one place per door (``dicomweb/errors.py`` maps to HTTP,
     ├── NotFoundError               404  0xA801  no such study/series/instance
     ├── DuplicateInstanceError      409  0xA900  duplicate refused by policy
     ├── PermissionDeniedError       403  0xA801  caller may not do this
+    │   └── AgreementEndedError     410  0xA801  share agreement revoked/expired/used up
     ├── AuthenticationError         401  0xA801  caller unknown
     │   └── TooManyAttemptsError    429  0xA801  login locked out / rate limited
     ├── IntegrityError              500  0xC001  blob tag or hash did not verify
@@ -155,6 +156,20 @@ class PermissionDeniedError(DicomVaultError):
     http_status = 403
     dimse_status = 0xA801
     stow_failure_reason = 0x0124  # Refused: not authorized
+
+
+class AgreementEndedError(PermissionDeniedError):
+    """A share agreement no longer allows anything: revoked, expired or used up.
+
+    410 Gone rather than 403: the partner's credentials are fine, the
+    agreement is over (``reason`` says which, never anything about a patient).
+    """
+
+    http_status = 410
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class IntegrityError(DicomVaultError):

@@ -23,6 +23,7 @@ from dicomvault.dicomweb.errors import handle_dicomvault_error
 from dicomvault.dicomweb.openapi import build_openapi, render_docs_page
 from dicomvault.dicomweb.security_headers import SecurityHeadersMiddleware
 from dicomvault.errors import DicomVaultError
+from dicomvault.sharing import door as federation
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -62,6 +63,7 @@ def create_http_app(archive: Archive) -> Starlette:
             *_service_routes(),
             *dicomweb.routes(),
             *api.routes(),
+            *federation.routes(),
             Route("/", root, methods=["GET"]),
         ],
         middleware=[

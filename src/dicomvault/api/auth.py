@@ -43,6 +43,9 @@ PUBLIC_PATHS = frozenset({"/healthz", "/api/auth/login", "/api/auth/refresh",
 PUBLIC_READS = (
     re.compile(r"/api/ledger/(checkpoint|public-key|consistency-proof)"),
     re.compile(r"/api/ledger/entries/[0-9]+/inclusion-proof"),
+    # Partner institutions have no account here: every federation request carries an
+    # RFC 9421 signature by its institution key, checked by dicomvault.sharing.release.
+    re.compile(r"/federation/[^/]+/.+"),
 )
 
 

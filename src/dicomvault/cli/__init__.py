@@ -19,6 +19,7 @@ from dicomvault.cli import (  # noqa: F401  (each module registers its commands)
     keys,
     ledger,
     serve,
+    sharing,
     stats,
     tokens,
     users,

@@ -19,6 +19,7 @@ from dicomvault.backup import schema as _backup_schema  # noqa: F401  (declares 
 from dicomvault.chain import schema as _chain_schema  # noqa: F401  (declares its table)
 from dicomvault.index.database import create_engine_for
 from dicomvault.index.schema import metadata
+from dicomvault.sharing import schema as _sharing_schema  # noqa: F401  (declares its tables)
 
 target_metadata = metadata
 

@@ -4,7 +4,7 @@ Mirrors ``dicomvault.chain.schema`` as of this revision, frozen here on
 purpose (see 0001).
 
 Revision ID: 0008_chain
-Revises: 0006_backup
+Revises: 0007_sharing
 Create Date: 2026-11-24
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_chain"
-down_revision: str | None = "0006_backup"
+down_revision: str | None = "0007_sharing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
