@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
@@ -44,7 +43,6 @@ log = logging.getLogger(__name__)
 PUSH_MODEL_INSTANCE = "1.2.840.10008.1.20.1.1"
 _REQUEST_COMMITMENT = 1
 _ALL_COMMITTED, _SOME_FAILED = 1, 2
-_REPORT_DELAY_SECONDS = 0.05
 
 
 def commitment_report(archive: Archive, ctx: RequestContext, request: Dataset) -> Dataset:
@@ -113,7 +111,8 @@ class CommitmentHandler:
 
     def _report(self, assoc: Association, calling_ae: str, report: Dataset) -> None:
         event_type = _SOME_FAILED if "FailedSOPSequence" in report else _ALL_COMMITTED
-        time.sleep(_REPORT_DELAY_SECONDS)  # let the N-ACTION response go first
+        # send_n_event_report pauses the association's reactor first, which happens only
+        # once the handler returned and its N-ACTION response went out: the order holds.
         if assoc.is_established:
             try:
                 status, _ = assoc.send_n_event_report(
