@@ -158,7 +158,7 @@ class VerifierKey:
         if len(material) != 33 or material[0] not in (ALG_ED25519, ALG_COSIGNATURE_V1):
             raise VerificationError("verifier key is not an Ed25519 note or cosignature key")
         key = cls(parts[0], material[1:], material[0])
-        if key.key_id.hex() != parts[1].lower():
+        if key.key_id.hex() != parts[1]:  # one spelling only: lowercase hex, as encoded
             raise VerificationError("verifier key ID does not match its name and key")
         return key
 

@@ -153,13 +153,20 @@ def _text_field(bundle: Mapping[str, object], name: str) -> str:
 
 
 def decode_b64(text: object, where: str = "proof bundle") -> bytes:
-    """Base64 text from a JSON document (``where`` names it in errors)."""
+    """Canonical base64 text from a JSON document (``where`` names it in errors).
+
+    ``b64decode`` ignores the unused low bits of the last character; without the
+    round-trip check a one-bit change of a bundle could decode to the same bytes.
+    """
     if not isinstance(text, str):
         raise VerificationError(f"{where} holds a non-string where base64 belongs")
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise VerificationError(f"{where} holds invalid base64") from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        raise VerificationError(f"{where} holds non-canonical base64")
+    return data
 
 
 def verify_proof_bundle(
