@@ -8,12 +8,15 @@ is stored. Errors name the problem, never a patient attribute's value.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
 from dataclasses import dataclass
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
@@ -57,7 +60,85 @@ class ParsedHeader:
     pixel_offset: int | None  # where the pixel data element starts, if any
 
 
+#: VRs whose single, plain-ASCII value pydicom converts to the decoded text less its
+#: trailing NULs and spaces (PS3.5 6.2): CS/DA/TM by ``multi_string``, LO/SH by
+#: ``convert_text``, PN by ``convert_PN`` (one component group), UI by ``convert_UI``.
+_PLAIN_TEXT_VRS = frozenset({"CS", "DA", "LO", "PN", "SH", "TM", "UI"})
+#: Longest IS value read directly: below 2**53 pydicom's float-based IS is exact too.
+_MAX_DIRECT_IS_CHARS = 15
+_INTEGER_VRS = frozenset({"IS", "US"})
+_ESC = 0x1B
+
+
+@functools.cache
+def _tag_and_vr(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return tag, dictionary_VR(tag)
+
+
+def _raw_value(ds: Dataset, keyword: str, vrs: frozenset[str]
+               ) -> tuple[bytes, RawDataElement] | None:
+    """The undecoded value of ``keyword`` if pydicom has not converted it yet and its VR
+    (explicit, or the dictionary's for implicit VR) is the dictionary's and one of
+    ``vrs``; else ``None`` (pydicom decodes it).
+
+    Ingest reads some 40 attributes of every header; letting pydicom convert each
+    (keyword lookup, character set, hooks, value classes) cost about 0.6 ms an
+    instance, more than reading the header. The plain cases are decoded here;
+    everything else (non-ASCII, escapes, multiple values, other VRs) goes through
+    pydicom as before, with the same result (tests/dicom/test_header_fast.py).
+    """
+    tag, dictionary_vr = _tag_and_vr(keyword)
+    elem = ds.get_item(tag, keep_deferred=True)
+    if not isinstance(elem, RawDataElement) or elem.value is None:
+        return None
+    if (elem.VR or dictionary_vr) != dictionary_vr or dictionary_vr not in vrs:
+        return None
+    return elem.value, elem
+
+
+def _direct_text(ds: Dataset, keyword: str) -> str | None:
+    """``_text`` of a single plain-ASCII value, decoded here (``None``: ask pydicom)."""
+    found = _raw_value(ds, keyword, _PLAIN_TEXT_VRS)
+    if found is None:
+        return None
+    value = found[0]
+    if not value.isascii() or b"\\" in value or _ESC in value:
+        return None
+    if b"=" in value and _tag_and_vr(keyword)[1] == "PN":
+        return None  # component groups: PersonName drops empty ones ("=" reads as "")
+    return value.decode("ascii").rstrip("\0 ").strip()
+
+
+def _direct_integer(ds: Dataset, keyword: str) -> tuple[bool, int | None]:
+    """(decoded here, value) of ``_integer`` for a plain IS or a 2-byte US value."""
+    found = _raw_value(ds, keyword, _INTEGER_VRS)
+    if found is None:
+        return False, None
+    value, elem = found
+    if _tag_and_vr(keyword)[1] == "US":
+        if len(value) != 2:
+            return False, None
+        return True, int.from_bytes(value, "little" if elem.is_little_endian else "big")
+    if not value.isascii() or b"\\" in value:
+        return False, None
+    text = value.decode("ascii").rstrip(" \0").strip()
+    if not text:
+        return True, None
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if len(text) > _MAX_DIRECT_IS_CHARS or not digits.isdigit():
+        return False, None
+    return True, int(text)
+
+
 def _text(ds: Dataset, keyword: str) -> str:
+    if keyword not in ds:
+        return ""
+    direct = _direct_text(ds, keyword)
+    if direct is not None:
+        return direct
     value = ds.get(keyword)
     if value is None or value == "":
         return ""
@@ -67,6 +148,11 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _integer(ds: Dataset, keyword: str) -> int | None:
+    if keyword not in ds:
+        return None
+    decoded, direct = _direct_integer(ds, keyword)
+    if decoded:
+        return direct
     value = ds.get(keyword)
     if value is None or value == "":
         return None
