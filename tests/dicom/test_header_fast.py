@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from dicomvault.dicom.header import _direct_integer, _direct_text, _integer, _text
+from dicomvault.dicom.header import _direct_integer, _direct_text, _element, _integer, _text
 
 #: Every attribute ingest reads with _text / _integer (dicom/header.py parse_incoming).
 TEXT_KEYWORDS = (
@@ -92,16 +92,16 @@ def test_the_direct_path_is_taken_for_plain_values() -> None:
     ds = _dataset({"PatientID": ("LO", b"ID 42  "), "Rows": ("US", b"\x00\x02"),
                    "SeriesNumber": ("IS", b" 7 ")}, ExplicitVRLittleEndian)
     raw, _ = _read_twice(ds)
-    assert _direct_text(raw, "PatientID") == "ID 42"
-    assert _direct_integer(raw, "Rows") == (True, 512)
-    assert _direct_integer(raw, "SeriesNumber") == (True, 7)
+    assert _direct_text(*_element(raw, "PatientID")) == "ID 42"
+    assert _direct_integer(*_element(raw, "Rows")) == (True, 512)
+    assert _direct_integer(*_element(raw, "SeriesNumber")) == (True, 7)
     # Multiple values, non-ASCII bytes and escapes are left to pydicom.
     ds = _dataset({"PatientID": ("LO", b"A\\B "), "PatientName": ("PN", b"M\xfcller"),
                    "StudyDescription": ("LO", b"\x1b$B")}, ExplicitVRLittleEndian)
     raw, _ = _read_twice(ds)
-    assert _direct_text(raw, "PatientID") is None
-    assert _direct_text(raw, "PatientName") is None
-    assert _direct_text(raw, "StudyDescription") is None
+    assert _direct_text(*_element(raw, "PatientID")) is None
+    assert _direct_text(*_element(raw, "PatientName")) is None
+    assert _direct_text(*_element(raw, "StudyDescription")) is None
 
 
 def _dataset(values: dict[str, tuple[str, bytes]], syntax: str) -> bytes:

@@ -13,12 +13,14 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from dicomvault.dicom.structure import check_structure
@@ -71,16 +73,21 @@ _ESC = 0x1B
 
 
 @functools.cache
-def _tag_and_vr(keyword: str) -> tuple[int, str]:
+def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise KeyError(keyword)
-    return tag, dictionary_VR(tag)
+    return BaseTag(tag), dictionary_VR(tag)  # a BaseTag: pydicom takes it as it is
 
 
-def _raw_value(ds: Dataset, keyword: str, vrs: frozenset[str]
-               ) -> tuple[bytes, RawDataElement] | None:
-    """The undecoded value of ``keyword`` if pydicom has not converted it yet and its VR
+def _element(ds: Dataset, keyword: str) -> tuple[Any, str]:
+    """(the element as stored in ``ds``: raw, converted or ``None``; its dictionary VR)."""
+    tag, dictionary_vr = _tag_and_vr(keyword)
+    return ds.get_item(tag, keep_deferred=True), dictionary_vr
+
+
+def _raw_value(elem: Any, dictionary_vr: str, vrs: frozenset[str]) -> bytes | None:
+    """The undecoded value of ``elem`` if pydicom has not converted it yet and its VR
     (explicit, or the dictionary's for implicit VR) is the dictionary's and one of
     ``vrs``; else ``None`` (pydicom decodes it).
 
@@ -90,35 +97,30 @@ def _raw_value(ds: Dataset, keyword: str, vrs: frozenset[str]
     everything else (non-ASCII, escapes, multiple values, other VRs) goes through
     pydicom as before, with the same result (tests/dicom/test_header_fast.py).
     """
-    tag, dictionary_vr = _tag_and_vr(keyword)
-    elem = ds.get_item(tag, keep_deferred=True)
     if not isinstance(elem, RawDataElement) or elem.value is None:
         return None
     if (elem.VR or dictionary_vr) != dictionary_vr or dictionary_vr not in vrs:
         return None
-    return elem.value, elem
+    value: bytes = elem.value
+    return value
 
 
-def _direct_text(ds: Dataset, keyword: str) -> str | None:
+def _direct_text(elem: Any, dictionary_vr: str) -> str | None:
     """``_text`` of a single plain-ASCII value, decoded here (``None``: ask pydicom)."""
-    found = _raw_value(ds, keyword, _PLAIN_TEXT_VRS)
-    if found is None:
+    value = _raw_value(elem, dictionary_vr, _PLAIN_TEXT_VRS)
+    if value is None or not value.isascii() or b"\\" in value or _ESC in value:
         return None
-    value = found[0]
-    if not value.isascii() or b"\\" in value or _ESC in value:
-        return None
-    if b"=" in value and _tag_and_vr(keyword)[1] == "PN":
+    if b"=" in value and dictionary_vr == "PN":
         return None  # component groups: PersonName drops empty ones ("=" reads as "")
     return value.decode("ascii").rstrip("\0 ").strip()
 
 
-def _direct_integer(ds: Dataset, keyword: str) -> tuple[bool, int | None]:
+def _direct_integer(elem: Any, dictionary_vr: str) -> tuple[bool, int | None]:
     """(decoded here, value) of ``_integer`` for a plain IS or a 2-byte US value."""
-    found = _raw_value(ds, keyword, _INTEGER_VRS)
-    if found is None:
+    value = _raw_value(elem, dictionary_vr, _INTEGER_VRS)
+    if value is None:
         return False, None
-    value, elem = found
-    if _tag_and_vr(keyword)[1] == "US":
+    if dictionary_vr == "US":
         if len(value) != 2:
             return False, None
         return True, int.from_bytes(value, "little" if elem.is_little_endian else "big")
@@ -134,9 +136,10 @@ def _direct_integer(ds: Dataset, keyword: str) -> tuple[bool, int | None]:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
-    if keyword not in ds:
+    elem, dictionary_vr = _element(ds, keyword)
+    if elem is None:
         return ""
-    direct = _direct_text(ds, keyword)
+    direct = _direct_text(elem, dictionary_vr)
     if direct is not None:
         return direct
     value = ds.get(keyword)
@@ -148,9 +151,10 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _integer(ds: Dataset, keyword: str) -> int | None:
-    if keyword not in ds:
+    elem, dictionary_vr = _element(ds, keyword)
+    if elem is None:
         return None
-    decoded, direct = _direct_integer(ds, keyword)
+    decoded, direct = _direct_integer(elem, dictionary_vr)
     if decoded:
         return direct
     value = ds.get(keyword)
