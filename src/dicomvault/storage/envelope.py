@@ -80,19 +80,19 @@ class SealingWriter:
         self.size += len(plaintext)
         self._buffer += plaintext
         while len(self._buffer) > self._segment_size:
-            segment = bytes(self._buffer[: self._segment_size])
+            segment = self._buffer[: self._segment_size]  # AES-GCM reads a bytearray as is
             del self._buffer[: self._segment_size]
             self._emit(segment, last=False)
 
     def close(self) -> str:
         """Seal the final segment; returns the plaintext SHA-256 (hex)."""
         if not self._closed:
-            self._emit(bytes(self._buffer), last=True)
-            self._buffer.clear()
+            self._emit(self._buffer, last=True)
+            self._buffer = bytearray()
             self._closed = True
         return self._hash.hexdigest()
 
-    def _emit(self, segment: bytes, *, last: bool) -> None:
+    def _emit(self, segment: bytes | bytearray, *, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)
         self._sink(self._aead.encrypt(nonce, segment, self._header))
         self._index += 1
