@@ -195,7 +195,7 @@ def proof_cost(images: ImageSet, runs: int) -> None:
 
 
 def stow(server: RunningServer, files: Sequence[bytes]) -> float:
-    with httpx.Client(timeout=600) as client:
+    with httpx.Client(timeout=600, headers=server.headers) as client:
         started = time.perf_counter()
         for offset in range(0, len(files), BATCH):
             body, content_type = stow_body(files[offset:offset + BATCH])
@@ -208,7 +208,7 @@ def stow(server: RunningServer, files: Sequence[bytes]) -> float:
 
 
 def retrieve_series(server: RunningServer, url_path: str, accept: str) -> tuple[float, int]:
-    with httpx.Client(timeout=600) as client:
+    with httpx.Client(timeout=600, headers=server.headers) as client:
         started = time.perf_counter()
         size = 0
         with client.stream("GET", server.base_url + url_path,

@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -62,6 +62,9 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     data_dir: Path
     dicom_port: int
+    #: What every request sends: a bearer token of a service account (every route but
+    #: /healthz needs one); empty for a peer without authentication.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -97,9 +100,25 @@ def dicomvault_node(database_url: str | None = None, *, dimse: bool = False,
                                dicom_port)
         try:
             wait_for_http(f"http://127.0.0.1:{http_port}/healthz", process=process)
+            server.headers = {"Authorization": f"Bearer {service_token(env)}"}
             yield server
         finally:
             server.stop()
+
+
+def service_token(env: dict[str, str], name: str = "bench") -> str:
+    """An API token of a new service account (store, search, retrieve), made with the
+    real CLI on the node's data directory, as an operator provisions a modality."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "dicomvault.cli", *args], env=env,
+                              text=True, capture_output=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"dicomvault {args[0]} {args[1]} failed: {done.stderr[-2000:]}")
+        return done.stdout
+
+    run("users", "create", name, "--role", "service", "--service")
+    return run("tokens", "create", "--user", name).strip()
 
 
 ORTHANC = "/usr/sbin/Orthanc"

@@ -3,6 +3,12 @@
 The rows go through the real index writer (so counters, normalised names and
 indexes are exactly what ingest produces); only the blob columns are
 placeholders, because the benchmark measures searching, not storing.
+
+After the bulk load the tables are analysed, as a DBA does after one and as
+PostgreSQL's autovacuum does by itself in production (the test server here
+runs with ``autovacuum = off``: without statistics its planner guessed one
+row per table and chose a nested loop that made a date-range search with
+ModalitiesInStudy take 50-90 ms instead of about 2).
 """
 
 from __future__ import annotations
@@ -83,5 +89,7 @@ def fill_index(
             insert_instances(conn, records)
         if study_no == 0:
             first = (patient.PatientID, study.StudyInstanceUID)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return first

@@ -82,7 +82,7 @@ def make_dataset(instances: int = 500) -> Dataset500:
 
 
 def stow_all(server: RunningServer, files: Sequence[bytes]) -> float:
-    with httpx.Client(timeout=300) as client:
+    with httpx.Client(timeout=300, headers=server.headers) as client:
         start = time.perf_counter()
         for offset in range(0, len(files), BATCH):
             body, content_type = stow_body(files[offset : offset + BATCH])
@@ -96,7 +96,7 @@ def stow_all(server: RunningServer, files: Sequence[bytes]) -> float:
 
 def latencies(server: RunningServer, paths: Sequence[str], repeat: int = 30) -> list[float]:
     times: list[float] = []
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers=server.headers) as client:
         for path in paths:
             client.get(server.base_url + path, headers={"Accept": "application/dicom+json"})
         for _ in range(repeat):
@@ -115,7 +115,7 @@ def wado_series(server: RunningServer, data: Dataset500, repeat: int = 5) -> flo
            f"{data.series_of_first_study}")
     accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
     rates: list[float] = []
-    with httpx.Client(timeout=300) as client:
+    with httpx.Client(timeout=300, headers=server.headers) as client:
         for _ in range(repeat):
             start = time.perf_counter()
             size = 0

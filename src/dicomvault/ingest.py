@@ -93,8 +93,8 @@ class InstanceUpload:
             raise
         kept = max(self._buffer_limit - len(self._prefix), 0)
         if kept:
-            self._prefix += chunk[:kept]
-        self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+            self._prefix += memoryview(chunk)[:kept]  # one copy, not two
+        self._tail = (self._tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
         try:
             if self._pixels is None and len(self._prefix) >= self._buffer_limit:
                 self._pixels = hasher_after_header(bytes(self._prefix))
@@ -113,8 +113,9 @@ class InstanceUpload:
                 parsed = self._parse_large(total)
                 pixel_sha256 = self._pixels.hexdigest() if self._pixels else None
             else:
-                parsed = parse_incoming(bytes(self._prefix), total, self._tail)
-                pixel_sha256 = file_pixel_sha256(bytes(self._prefix), parsed.pixel_offset,
+                whole = bytes(self._prefix)
+                parsed = parse_incoming(whole, total, self._tail)
+                pixel_sha256 = file_pixel_sha256(whole, parsed.pixel_offset,
                                                  parsed.instance.TransferSyntaxUID)
             # The data key is wrapped by the KEK of the instance's own study (crypto-shredding).
             wrapped = self._keys.wrap(parsed.study.StudyInstanceUID, self._data_key)

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from tests.ledger import reference
-from tests.ledger.conftest import make_event
+from tests.ledger.conftest import ORIGIN, make_event
 
 from dicomvault.errors import InvalidInputError
 from dicomvault.index.database import write_transaction
-from dicomvault.ledger import Ledger, LedgerEvent
+from dicomvault.ledger import Ledger, LedgerEvent, LedgerKeys
 from dicomvault.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from dicomvault.ledger.schema import ledger_nodes
 
@@ -169,3 +169,41 @@ def test_an_empty_ledger_has_the_empty_root(engine: sa.Engine, ledger: Ledger) -
         assert ledger.tree_size(conn) == 0
         assert ledger.root(conn) == reference.mth([])
         assert ledger.check_integrity(conn) == 0
+
+
+def test_the_remembered_frontier_is_used_only_for_the_head_it_belongs_to(
+    engine: sa.Engine, keys: LedgerKeys
+) -> None:
+    """An append reuses the frontier its process left, but never after another writer
+    appended or its own transaction rolled back: the tree must stay the RFC tree."""
+    mine, other = Ledger(keys, origin=ORIGIN), Ledger(keys, origin=ORIGIN)  # two processes
+    events: list[LedgerEvent] = []
+
+    def append(ledger: Ledger, count: int) -> None:
+        batch = [make_event(len(events) + i) for i in range(count)]
+        with write_transaction(engine) as conn:
+            ledger.append(conn, batch)
+        events.extend(batch)
+
+    append(mine, 5)
+    with counted_statements(engine) as statements:
+        append(mine, 1)  # the head is the one it left: no node lookup
+    assert not [s for s in statements if "ledger_nodes" in s and s.startswith("SELECT")]
+    append(other, 3)  # another process moves the head
+    with counted_statements(engine) as statements:
+        append(mine, 2)  # stale memory: the frontier is read from the nodes again
+    assert [s for s in statements if "ledger_nodes" in s and s.startswith("SELECT")]
+    with engine.connect() as conn:  # a rolled-back append leaves a memory of a head
+        transaction = conn.begin()  # that never committed
+        mine.append(conn, [make_event(900), make_event(901)])
+        transaction.rollback()
+    append(mine, 7)
+    append(other, 1)
+    append(mine, 1)
+    data = [event.to_json() for event in events]
+    with engine.connect() as conn:
+        assert mine.tree_size(conn) == len(data) == 20
+        assert mine.root(conn) == reference.mth(data)
+        for size in range(1, 21):
+            assert mine.root(conn, size) == reference.mth(data[:size])
+        assert mine.check_integrity(conn) == 20

@@ -26,6 +26,8 @@ from dicomvault.errors import DuplicateInstanceError, InvalidInputError, NotFoun
 from dicomvault.index.scope import StudyScope
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+#: Built once: every request with an access token looks its account up.
+_ACCOUNT_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("account_name"))
 MIN_PASSWORD_CHARS = 12
 
 
@@ -90,7 +92,7 @@ class UserStore:
         self.hasher = hasher or PasswordHasher()
 
     def get(self, conn: sa.Connection, name: str) -> Account | None:
-        row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+        row = conn.execute(_ACCOUNT_BY_NAME, {"account_name": name}).first()
         return None if row is None else _account(row)
 
     def find(self, name: str) -> Account | None:

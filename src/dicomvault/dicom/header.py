@@ -8,14 +8,19 @@ is stored. Errors name the problem, never a patient attribute's value.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from dicomvault.dicom.structure import check_structure
@@ -57,7 +62,86 @@ class ParsedHeader:
     pixel_offset: int | None  # where the pixel data element starts, if any
 
 
+#: VRs whose single, plain-ASCII value pydicom converts to the decoded text less its
+#: trailing NULs and spaces (PS3.5 6.2): CS/DA/TM by ``multi_string``, LO/SH by
+#: ``convert_text``, PN by ``convert_PN`` (one component group), UI by ``convert_UI``.
+_PLAIN_TEXT_VRS = frozenset({"CS", "DA", "LO", "PN", "SH", "TM", "UI"})
+#: Longest IS value read directly: below 2**53 pydicom's float-based IS is exact too.
+_MAX_DIRECT_IS_CHARS = 15
+_INTEGER_VRS = frozenset({"IS", "US"})
+_ESC = 0x1B
+
+
+@functools.cache
+def _tag_and_vr(keyword: str) -> tuple[BaseTag, str]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return BaseTag(tag), dictionary_VR(tag)  # a BaseTag: pydicom takes it as it is
+
+
+def _element(ds: Dataset, keyword: str) -> tuple[Any, str]:
+    """(the element as stored in ``ds``: raw, converted or ``None``; its dictionary VR)."""
+    tag, dictionary_vr = _tag_and_vr(keyword)
+    return ds.get_item(tag, keep_deferred=True), dictionary_vr
+
+
+def _raw_value(elem: Any, dictionary_vr: str, vrs: frozenset[str]) -> bytes | None:
+    """The undecoded value of ``elem`` if pydicom has not converted it yet and its VR
+    (explicit, or the dictionary's for implicit VR) is the dictionary's and one of
+    ``vrs``; else ``None`` (pydicom decodes it).
+
+    Ingest reads some 40 attributes of every header; letting pydicom convert each
+    (keyword lookup, character set, hooks, value classes) cost about 0.6 ms an
+    instance, more than reading the header. The plain cases are decoded here;
+    everything else (non-ASCII, escapes, multiple values, other VRs) goes through
+    pydicom as before, with the same result (tests/dicom/test_header_fast.py).
+    """
+    if not isinstance(elem, RawDataElement) or elem.value is None:
+        return None
+    if (elem.VR or dictionary_vr) != dictionary_vr or dictionary_vr not in vrs:
+        return None
+    value: bytes = elem.value
+    return value
+
+
+def _direct_text(elem: Any, dictionary_vr: str) -> str | None:
+    """``_text`` of a single plain-ASCII value, decoded here (``None``: ask pydicom)."""
+    value = _raw_value(elem, dictionary_vr, _PLAIN_TEXT_VRS)
+    if value is None or not value.isascii() or b"\\" in value or _ESC in value:
+        return None
+    if b"=" in value and dictionary_vr == "PN":
+        return None  # component groups: PersonName drops empty ones ("=" reads as "")
+    return value.decode("ascii").rstrip("\0 ").strip()
+
+
+def _direct_integer(elem: Any, dictionary_vr: str) -> tuple[bool, int | None]:
+    """(decoded here, value) of ``_integer`` for a plain IS or a 2-byte US value."""
+    value = _raw_value(elem, dictionary_vr, _INTEGER_VRS)
+    if value is None:
+        return False, None
+    if dictionary_vr == "US":
+        if len(value) != 2:
+            return False, None
+        return True, int.from_bytes(value, "little" if elem.is_little_endian else "big")
+    if not value.isascii() or b"\\" in value:
+        return False, None
+    text = value.decode("ascii").rstrip(" \0").strip()
+    if not text:
+        return True, None
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if len(text) > _MAX_DIRECT_IS_CHARS or not digits.isdigit():
+        return False, None
+    return True, int(text)
+
+
 def _text(ds: Dataset, keyword: str) -> str:
+    elem, dictionary_vr = _element(ds, keyword)
+    if elem is None:
+        return ""
+    direct = _direct_text(elem, dictionary_vr)
+    if direct is not None:
+        return direct
     value = ds.get(keyword)
     if value is None or value == "":
         return ""
@@ -67,6 +151,12 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _integer(ds: Dataset, keyword: str) -> int | None:
+    elem, dictionary_vr = _element(ds, keyword)
+    if elem is None:
+        return None
+    decoded, direct = _direct_integer(elem, dictionary_vr)
+    if decoded:
+        return direct
     value = ds.get(keyword)
     if value is None or value == "":
         return None

@@ -111,6 +111,8 @@ def _json_meta(keyword: str) -> tuple[str, str, bool] | None:
 
 def _person_name_json(value: str) -> dict[str, str]:
     """One PN value as its component groups (PS3.18 F.2.2)."""
+    if value and "=" not in value:
+        return {"Alphabetic": value}  # one group: what PersonName(value) gives, cheaper
     components = PersonName(value).components
     groups = {"Alphabetic": components[0]}
     if len(components) > 1:
@@ -154,19 +156,41 @@ def _request_attributes_json(row: ResultRow) -> dict[str, Any]:
     return {"vr": "SQ", "Value": [_fields_json(row, tuple(REQUEST_ATTRIBUTES))]}
 
 
-def to_dicom_json(row: ResultRow) -> dict[str, Any]:
-    """The returned attributes of ``row`` in the DICOM JSON model (PS3.18 F.2)."""
-    elements: list[tuple[str, dict[str, Any]]] = []
-    for keyword in row.returned:
+_PLAIN, _REQUEST, _OTHER = range(3)
+
+
+@functools.lru_cache(maxsize=256)
+def _json_plan(returned: tuple[str, ...]) -> tuple[tuple[str, str, str, bool, int], ...]:
+    """(tag, keyword, VR, multi-valued, kind) of each returned attribute, in tag order.
+
+    The same for every row of a search, so worked out once per set of returned
+    attributes (bounded: ``includefield`` lets clients vary it).
+    """
+    plan = []
+    for keyword in returned:
         meta = _json_meta(keyword)
         if meta is None:
             continue
         tag, vr, multi = meta
         if vr in _TEXT_VRS or vr in _NUMBER_VRS or vr == "PN":
-            elements.append((tag, _json_element(keyword, vr, multi, row.values.get(keyword))))
+            kind = _PLAIN
         elif keyword == "RequestAttributesSequence":
-            elements.append((tag, _request_attributes_json(row)))
+            kind = _REQUEST
         else:
-            elements.append((tag, _element(keyword, row.values.get(keyword)).to_json_dict(
-                None, 1024)))
-    return dict(sorted(elements))
+            kind = _OTHER
+        plan.append((tag, keyword, vr, multi, kind))
+    return tuple(sorted(plan))
+
+
+def to_dicom_json(row: ResultRow) -> dict[str, Any]:
+    """The returned attributes of ``row`` in the DICOM JSON model (PS3.18 F.2)."""
+    values = row.values
+    result: dict[str, Any] = {}
+    for tag, keyword, vr, multi, kind in _json_plan(row.returned):
+        if kind == _PLAIN:
+            result[tag] = _json_element(keyword, vr, multi, values.get(keyword))
+        elif kind == _REQUEST:
+            result[tag] = _request_attributes_json(row)
+        else:
+            result[tag] = _element(keyword, values.get(keyword)).to_json_dict(None, 1024)
+    return result

@@ -21,6 +21,7 @@ Pure standard library: the standalone verifier imports it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 
 #: The JSON values ledger events may contain.
@@ -31,11 +32,18 @@ _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n
                   "\f": "\\f", "\r": "\\r"}
 
 
+#: A character that needs an escape or is refused; strings without one (hashes, UIDs,
+#: names: nearly all) are written as they are, without a loop over their characters.
+_SPECIAL = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
+
+
 class CanonicalJSONError(ValueError):
     """The value cannot be written as canonical JSON (float, huge int, lone surrogate...)."""
 
 
 def _string(value: str) -> str:
+    if _SPECIAL.search(value) is None:
+        return f'"{value}"'
     out = ['"']
     for char in value:
         if char in _SHORT_ESCAPES:

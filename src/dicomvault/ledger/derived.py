@@ -20,6 +20,9 @@ from dicomvault.ledger.events import LedgerEvent, subject_hash
 from dicomvault.ledger.schema import ledger_event_index, ledger_subjects
 
 _INDEX_TEXT = 255
+# Built once: constructing and cache-keying an insert costs more than running it.
+_INSERT_SUBJECTS = sa.insert(ledger_subjects)
+_INSERT_EVENT_INDEX = sa.insert(ledger_event_index)
 
 
 def event_time(text: str) -> datetime:
@@ -50,8 +53,8 @@ def insert(conn: sa.Connection, first_index: int, events: Sequence[LedgerEvent])
     subjects = [row for offset, event in enumerate(events)
                 for row in _subject_rows(first_index + offset, event)]
     if subjects:
-        conn.execute(sa.insert(ledger_subjects), subjects)
-    conn.execute(sa.insert(ledger_event_index),
+        conn.execute(_INSERT_SUBJECTS, subjects)
+    conn.execute(_INSERT_EVENT_INDEX,
                  [_index_row(first_index + offset, event) for offset, event in enumerate(events)])
 
 

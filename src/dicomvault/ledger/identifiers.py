@@ -12,7 +12,6 @@ Patient ID that looks like a UID) from colliding.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 
@@ -40,7 +39,8 @@ class IdentifierHasher:
         if not _KIND.fullmatch(kind):
             raise ValueError("identifier kind must be lowercase letters, digits or '_'")
         message = f"{kind}:{value}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        # hmac.digest: OpenSSL's one-shot HMAC, the same value as hmac.new(...) faster.
+        return hmac.digest(self._key, message, "sha256").hex()
 
     def subject(self, kind: str, value: str) -> str:
         """The typed subject of a ledger event: ``"<kind>:<hash>"``."""

@@ -14,10 +14,19 @@ never change.
 Signing: sign checkpoints in a transaction of their own, after the appends
 they cover have committed; a checkpoint of a tree that later rolls back
 would be evidence against this node.
+
+Speed: an append remembers the frontier it leaves (the O(log n) subtree
+hashes the next append folds into) together with the head it belongs to.
+The next append in this process uses it only if the locked head row still
+holds exactly that size and root, i.e. nobody else appended and nothing
+rolled back meanwhile (equal root, equal leaves); otherwise it reads the
+frontier from the stored nodes as before. So a search or a retrieve pays
+for one head read and the inserts, not for a node lookup as well.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -64,6 +73,7 @@ from dicomvault.ledger.verify import make_proof_bundle
 
 #: Rows fetched per round trip when streaming the whole log.
 _STREAM_BATCH = 5000
+_INSERT_LEAVES = sa.insert(ledger_leaves)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,9 @@ class Ledger:
         self.verifier_key: VerifierKey = self._signer.verifier_key()
         #: The public key that verifies this node's cosignatures of partners' checkpoints.
         self.witness_verifier_key: VerifierKey = self._witness.verifier_key(ALG_COSIGNATURE_V1)
+        # The head and frontier left by this process's last append (see the module docstring).
+        self._last_append: tuple[tree.Head, tree.Frontier] | None = None
+        self._last_append_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Ledger(origin={self.origin!r})"
@@ -114,7 +127,7 @@ class Ledger:
         head = tree.read_head(conn, for_update=True)
         now = datetime.now(UTC)
         conn.execute(
-            sa.insert(ledger_leaves),
+            _INSERT_LEAVES,
             [
                 {"idx": head.size + offset, "leaf_hash": hashed, "event": data,
                  "event_type": event.type.value, "recorded_at": now}
@@ -123,9 +136,19 @@ class Ledger:
             ],
         )
         derived.insert(conn, head.size, events)
-        new_head = tree.extend(conn, head, hashes)
+        new_head, frontier = tree.extend(conn, head, hashes, self._known_frontier(head))
         tree.write_head(conn, new_head)
+        with self._last_append_lock:
+            self._last_append = (new_head, frontier)
         return list(range(head.size, new_head.size))
+
+    def _known_frontier(self, head: tree.Head) -> tree.Frontier | None:
+        """The frontier of ``head`` if this process's last append left exactly that head."""
+        with self._last_append_lock:
+            last = self._last_append
+        if last is None or last[0] != head:
+            return None
+        return last[1]
 
     # -- reading ---------------------------------------------------------------
 

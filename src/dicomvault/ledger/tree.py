@@ -5,7 +5,12 @@ bit of ``i + 1``); each is hashed from the *frontier* (the complete subtrees
 of the current size, at most log2(n) of them, read in one query) and written
 once. An append of k leaves therefore reads O(log n) rows and writes about
 2k, and a root or proof of any past size reads O(log n) rows: the tree is
-never recomputed from its leaves.
+never recomputed from its leaves. The frontier an append leaves behind is
+returned, so that the next append of the same process can skip reading it
+(:class:`~dicomvault.ledger.Ledger` keeps it, keyed by the head it belongs to).
+
+The statements of the append path are built once (module constants): building
+and cache-keying a SQLAlchemy construct costs more than running it on SQLite.
 """
 
 from __future__ import annotations
@@ -36,17 +41,29 @@ class Head:
     root: bytes
 
 
+#: The complete subtrees of a tree, left to right, as (level, hash): what an append
+#: folds new leaves into (at most log2(n) + 1 entries).
+Frontier = list[tuple[int, bytes]]
+
+_READ_HEAD = sa.select(ledger_head.c.tree_size, ledger_head.c.root_hash).where(
+    ledger_head.c.id == HEAD_ID
+)
+_READ_HEAD_FOR_UPDATE = _READ_HEAD.with_for_update()
+_WRITE_HEAD = (
+    sa.update(ledger_head)
+    .where(ledger_head.c.id == HEAD_ID)
+    .values(tree_size=sa.bindparam("new_size"), root_hash=sa.bindparam("new_root"))
+)
+_INSERT_NODES = sa.insert(ledger_nodes)
+
+
 def read_head(conn: sa.Connection, *, for_update: bool = False) -> Head:
     """The head row; with ``for_update`` it is locked until the transaction ends.
 
     The row is created on first use (an insert that ignores a concurrent
     twin), so a fresh database needs no seeding step.
     """
-    query = sa.select(ledger_head.c.tree_size, ledger_head.c.root_hash).where(
-        ledger_head.c.id == HEAD_ID
-    )
-    if for_update:
-        query = query.with_for_update()
+    query = _READ_HEAD_FOR_UPDATE if for_update else _READ_HEAD
     row = conn.execute(query).first()
     if row is None:
         if not for_update:
@@ -68,11 +85,7 @@ def _create_head(conn: sa.Connection) -> None:
 
 
 def write_head(conn: sa.Connection, head: Head) -> None:
-    conn.execute(
-        sa.update(ledger_head)
-        .where(ledger_head.c.id == HEAD_ID)
-        .values(tree_size=head.size, root_hash=head.root)
-    )
+    conn.execute(_WRITE_HEAD, {"new_size": head.size, "new_root": head.root})
 
 
 def fetch_nodes(conn: sa.Connection, nodes: Iterable[Node]) -> NodeGetter:
@@ -108,14 +121,23 @@ def fetch_nodes(conn: sa.Connection, nodes: Iterable[Node]) -> NodeGetter:
     return get
 
 
-def extend(conn: sa.Connection, head: Head, leaf_hashes: Sequence[bytes]) -> Head:
-    """Write the nodes completed by appending ``leaf_hashes`` after ``head``; the new head.
+def read_frontier(conn: sa.Connection, head: Head) -> Frontier:
+    """The frontier of the tree of ``head.size`` leaves, read from the stored nodes."""
+    nodes = range_nodes(0, head.size) if head.size else []
+    get = fetch_nodes(conn, nodes)
+    return [(level, get(level, index)) for level, index in nodes]
 
-    The caller holds the head lock and writes the leaf rows and the head.
+
+def extend(conn: sa.Connection, head: Head, leaf_hashes: Sequence[bytes],
+           frontier: Frontier | None = None) -> tuple[Head, Frontier]:
+    """Write the nodes completed by appending ``leaf_hashes`` after ``head``; the new
+    head and its frontier.
+
+    ``frontier`` is the frontier of ``head`` if the caller knows it (it is read
+    from the stored nodes otherwise). The caller holds the head lock and writes
+    the leaf rows and the head.
     """
-    frontier = range_nodes(0, head.size) if head.size else []
-    get = fetch_nodes(conn, frontier)
-    stack = [(level, get(level, index)) for level, index in frontier]
+    stack = list(frontier) if frontier is not None else read_frontier(conn, head)
     completed: list[dict[str, object]] = []
     for offset, hashed in enumerate(leaf_hashes):
         size_after = head.size + offset + 1
@@ -126,5 +148,5 @@ def extend(conn: sa.Connection, head: Head, leaf_hashes: Sequence[bytes]) -> Hea
             completed.append({"id": node_id(level, (size_after >> level) - 1), "hash": current})
         stack.append((level, current))
     if completed:
-        conn.execute(sa.insert(ledger_nodes), completed)
-    return Head(head.size + len(leaf_hashes), fold_right([h for _, h in stack]))
+        conn.execute(_INSERT_NODES, completed)
+    return Head(head.size + len(leaf_hashes), fold_right([h for _, h in stack])), stack

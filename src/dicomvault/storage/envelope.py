@@ -80,19 +80,19 @@ class SealingWriter:
         self.size += len(plaintext)
         self._buffer += plaintext
         while len(self._buffer) > self._segment_size:
-            segment = bytes(self._buffer[: self._segment_size])
+            segment = self._buffer[: self._segment_size]  # AES-GCM reads a bytearray as is
             del self._buffer[: self._segment_size]
             self._emit(segment, last=False)
 
     def close(self) -> str:
         """Seal the final segment; returns the plaintext SHA-256 (hex)."""
         if not self._closed:
-            self._emit(bytes(self._buffer), last=True)
-            self._buffer.clear()
+            self._emit(self._buffer, last=True)
+            self._buffer = bytearray()
             self._closed = True
         return self._hash.hexdigest()
 
-    def _emit(self, segment: bytes, *, last: bool) -> None:
+    def _emit(self, segment: bytes | bytearray, *, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)
         self._sink(self._aead.encrypt(nonce, segment, self._header))
         self._index += 1
@@ -103,41 +103,41 @@ def open_sealed(data_key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
 
     Raises :class:`IntegrityError` as soon as a segment fails its tag, the blob is
     truncated (no final segment) or has bytes after its final segment.
+
+    Segments are decrypted from views of the chunks as they arrive: ciphertext is
+    copied only when a segment straddles two chunks (a retrieve is otherwise
+    bound by copying: a segment used to be copied three times before decryption).
     """
     aead = _subkey(data_key, b"dicomvault blob v1")
-    buffer = bytearray()
-    source = iter(chunks)
+    pending = memoryview(b"")  # received, not yet decrypted (a view while unsplit)
     header: bytes | None = None
     segment_len = 0
     prefix = b""
     index = 0
-    finished = False
-    for chunk in source:
-        buffer += chunk
+    for chunk in chunks:
+        pending = memoryview(bytes(pending) + chunk) if pending else memoryview(chunk)
         if header is None:
-            if len(buffer) < HEADER_LEN:
+            if len(pending) < HEADER_LEN:
                 continue
-            header = bytes(buffer[:HEADER_LEN])
-            del buffer[:HEADER_LEN]
+            header = bytes(pending[:HEADER_LEN])
+            pending = pending[HEADER_LEN:]
             if header[:4] != MAGIC:
                 raise IntegrityError("stored object is not a dicomvault sealed blob")
             (segment_size,) = struct.unpack(">I", header[4:8])
             segment_len = segment_size + TAG_LEN
             prefix = header[8:]
         # Keep at least one full segment back: only at the end do we know which is last.
-        while len(buffer) > segment_len:
-            if finished:
-                raise IntegrityError("stored object has data after its final segment")
-            yield _decrypt(aead, prefix, index, bytes(buffer[:segment_len]), header, last=False)
-            del buffer[:segment_len]
+        while len(pending) > segment_len:
+            yield _decrypt(aead, prefix, index, pending[:segment_len], header, last=False)
+            pending = pending[segment_len:]
             index += 1
     if header is None:
         raise IntegrityError("stored object is truncated (no envelope header)")
-    yield _decrypt(aead, prefix, index, bytes(buffer), header, last=True)
+    yield _decrypt(aead, prefix, index, pending, header, last=True)
 
 
 def _decrypt(
-    aead: AESGCM, prefix: bytes, index: int, data: bytes, aad: bytes, *, last: bool
+    aead: AESGCM, prefix: bytes, index: int, data: bytes | memoryview, aad: bytes, *, last: bool
 ) -> bytes:
     try:
         return aead.decrypt(_nonce(prefix, index, last), data, aad)

@@ -19,7 +19,10 @@ from pathlib import Path
 from dicomvault.errors import IntegrityError, OutOfResourcesError
 from dicomvault.storage.blobstore import BlobStore, BlobWriter, check_blob_name
 
-_READ_CHUNK = 1024 * 1024
+_READ_CHUNK = 4 * 1024 * 1024
+#: Objects up to this size are read in one call (one copy, no segment split across
+#: chunks for the envelope to join); larger ones in chunks of ``_READ_CHUNK``.
+_READ_WHOLE = 16 * 1024 * 1024
 _FANOUT_DIGITS = 3
 _RESOURCE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO, errno.EACCES, errno.EPERM}
 
@@ -133,6 +136,10 @@ class FilesystemBlobStore(BlobStore):
         except FileNotFoundError as exc:
             raise IntegrityError("a stored object is missing from blob storage") from exc
         with handle:
+            size = os.fstat(handle.fileno()).st_size
+            first = handle.read(size if size <= _READ_WHOLE else _READ_CHUNK)
+            if first:
+                yield first
             while chunk := handle.read(_READ_CHUNK):
                 yield chunk
 
