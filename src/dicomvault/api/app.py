@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
-from dicomvault.api import audit, auth, keys, ledger, system, tokens, users
+from dicomvault.api import audit, auth, keys, ledger, operations, system, tokens, users
 
 
 def routes() -> list[BaseRoute]:
@@ -17,5 +17,6 @@ def routes() -> list[BaseRoute]:
             *keys.routes(),
             *ledger.routes(),
             *audit.routes(),
+            *operations.routes(),
         ]),
     ]
