@@ -40,8 +40,14 @@ async function route() {
   }
   const available = pagesFor(me.permissions);
   let page = PAGES.find((p) => p.id === currentId());
-  if (!page || !allowed(page, me.permissions)) {
-    if (page) say(`Your account may not open the ${page.title} page.`, { error: true });
+  if (page && !allowed(page, me.permissions)) {
+    renderNav(me);
+    view.dataset.page = "refused";
+    replace(view, h("p", { role: "alert", class: "error-text", id: "refused" },
+      `Your account may not open the ${page.title} page.`));
+    return;
+  }
+  if (!page) {
     page = available.find((p) => !p.hidden);
     if (!page) {
       renderNav(me);
