@@ -99,6 +99,7 @@ export async function render(view) {
   }
 
   async function show() {
+    results.setAttribute("aria-busy", "true");
     try {
       say("Loading…");
       const page = await json(await query({ offset, limit: PAGE_SIZE }));
@@ -125,6 +126,8 @@ export async function render(view) {
             onclick: () => { offset += PAGE_SIZE; show(); } }, "Older")));
     } catch (error) {
       say(error.message, { error: true });
+    } finally {
+      results.setAttribute("aria-busy", "false");
     }
   }
 
