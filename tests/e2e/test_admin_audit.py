@@ -129,7 +129,8 @@ def test_the_admin_pages(page: Any, base_url: str) -> None:
     form.get_by_label("Name").fill("dr-new")
     form.get_by_label("Password (people)").fill(TEST_PASSWORD)
     form.locator("input[value=clinician]").check()
-    form.get_by_label("Institutions (comma-separated; empty: all)").fill("SYNTHETIC GENERAL HOSPITAL")
+    form.get_by_label("Institutions (comma-separated; empty: all)").fill(
+        "SYNTHETIC GENERAL HOSPITAL")
     form.get_by_role("button", name="Create user").click()
     row = page.locator("#users tbody tr", has_text="dr-new")
     row.wait_for()
