@@ -18,6 +18,7 @@ export const PRESETS = {
 const CACHE_SIZE = 600;
 const PREFETCH_AHEAD = 6;
 const PREFETCH_BEHIND = 2;
+const HEADER_DELAY_MS = 150;
 
 const uid = encodeURIComponent;
 
@@ -156,7 +157,11 @@ export async function render(view, context) {
       draw();
       canvas.dataset.rendered = frameKey(frame, v.window);
       prefetch();
-      showHeader(frame).catch((error) => say(error.message, { error: true }));
+      // The header table (~100 rows) is rebuilt once scrolling pauses, not per slice.
+      clearTimeout(v.headerTimer);
+      v.headerTimer = setTimeout(() => {
+        showHeader(frame).catch((error) => say(error.message, { error: true }));
+      }, HEADER_DELAY_MS);
     } catch (error) {
       say(error.message, { error: true });
     }
