@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.support.live import serving
 
 from bench.common import median, p95, print_command
 from dicomvault.access import Door, PrincipalKind, Role, Scope, system_context
 from dicomvault.config import load_settings
 from dicomvault.dicom.synthetic import generate_series, to_part10
 from dicomvault.node import open_archive
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.support.live import serving
 
 _USER, _PASSWORD = "bench-clinician", "bench password 12345"
 

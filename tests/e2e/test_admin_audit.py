@@ -189,3 +189,18 @@ def test_tablet_sized_screen(browser: Any, base_url: str) -> None:
         screenshot(tab, "viewer-tablet")
     finally:
         context.close()
+
+
+def test_the_server_refuses_what_a_page_hides(page: Any) -> None:
+    """An auditor's own token, used from the page, is refused images and user admin."""
+    login(page, Role.AUDITOR)
+    page.goto("/ui/#/studies")
+    assert "may not open the Studies page" in page.locator("#refused").inner_text()
+    statuses = page.evaluate("""async () => {
+      const token = JSON.parse(sessionStorage.getItem('dicomvault.session')).access_token;
+      const headers = {Authorization: `Bearer ${token}`, Accept: 'application/json'};
+      const get = async (path) => (await fetch(path, {headers})).status;
+      return [await get('/dicom-web/studies'), await get('/api/users'),
+              await get('/api/stats'), await get('/api/audit/events')];
+    }""")
+    assert statuses == [403, 403, 403, 200]
