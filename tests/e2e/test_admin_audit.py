@@ -66,6 +66,19 @@ def test_the_auditor_reads_what_a_clinician_just_did(page: Any, tmp_path: Path) 
     assert all(",instance_retrieved," + ROLE_USERS[Role.CLINICIAN] + ",UI," in line
                for line in lines[1:])
 
+    # One patient's accesses: the Patient ID goes to the server in a body, never a URL.
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.locator("select[name=view]").select_option("patient-access")
+    page.get_by_label("User", exact=True).fill("")
+    page.get_by_label("Patient ID (for the patient view)").fill("E2E-CT")
+    _show(page)
+    rows = page.locator("#audit-results tbody tr").all_inner_texts()
+    assert rows and all("instance_retrieved" in r and "study" in r for r in rows)
+    assert any("/api/ledger/subject-hash" in url for url in urls)
+    assert any("/api/audit/patient-access?" in url for url in urls)
+    assert not any("E2E-CT" in url for url in urls)
+
     # Failed logins have their own view.
     page.locator("select[name=view]").select_option("failed-logins")
     page.get_by_label("Event type").select_option("")
