@@ -11,6 +11,7 @@ from tests.support.auth import ledger_events
 from tests.support.browser import (
     CT_SLICES,
     ROLE_USERS,
+    SCOPED_CLINICIAN,
     XSS_DESCRIPTION,
     XSS_NAME,
     canvas_digest,
@@ -168,3 +169,32 @@ def test_a_technologist_uploads_a_folder(page: Any, node: Archive, tmp_path: Pat
     stored = ledger_events(node, EventType.INSTANCE_STORED)[before:]
     assert [e.door for e in stored] == ["UI", "UI"]
     assert {e.actor for e in stored} == {ROLE_USERS[Role.TECHNOLOGIST]}
+
+
+def test_breaking_the_glass_shows_an_out_of_scope_study_and_records_why(
+        page: Any, node: Archive) -> None:
+    before = len(ledger_events(node, EventType.BREAK_GLASS))
+    login(page, SCOPED_CLINICIAN)
+    page.get_by_label("Patient ID").fill("E2E-CT")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text("No study matches.").wait_for()  # outside this clinician's scope
+
+    page.get_by_text("Emergency access beyond my scope").click()
+    page.get_by_label("Reason").fill("unconscious patient in the emergency department")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("cell", name="E2E-CT").click()
+    page.locator(".series-grid button").first.click()
+    _wait_rendered(page, None)
+    page.wait_for_load_state("networkidle")
+    broken = ledger_events(node, EventType.BREAK_GLASS)[before:]
+    assert {e.actor for e in broken} == {SCOPED_CLINICIAN}
+    assert {e.details["operation"] for e in broken} >= {"search", "retrieve"}
+    assert all("emergency" not in str(e.details) for e in broken)  # reason kept as a hash
+    screenshot(page, "break-glass-viewer")
+
+    # Logging out ends the emergency access: back in, the scope applies again.
+    page.get_by_role("button", name="Log out").click()
+    login(page, SCOPED_CLINICIAN)
+    page.get_by_label("Patient ID").fill("E2E-CT")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text("No study matches.").wait_for()

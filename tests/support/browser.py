@@ -15,7 +15,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 from tests.support.auth import TEST_PASSWORD, ensure_user
 
-from dicomvault.access import Door, Role, system_context
+from dicomvault.access import Door, Role, Scope, system_context
 from dicomvault.archive import Archive
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_series, to_part10
 
@@ -31,6 +31,8 @@ CT_SLICES = 24
 #: One account per role, each logging in with TEST_PASSWORD.
 ROLE_USERS = {role: f"e2e-{role.value}" for role in
               (Role.ADMIN, Role.CLINICIAN, Role.TECHNOLOGIST, Role.AUDITOR)}
+#: A clinician limited to another hospital than the one the stored studies come from.
+SCOPED_CLINICIAN = "e2e-scoped"
 
 
 def artifacts_dir() -> Path:
@@ -53,12 +55,14 @@ def fill_node(archive: Archive) -> None:
         archive.store_bytes(to_part10(ds), ctx)
     for role, name in ROLE_USERS.items():
         ensure_user(archive, name, {role})
+    ensure_user(archive, SCOPED_CLINICIAN, {Role.CLINICIAN},
+                scope=Scope.of(institutions=["OTHER HOSPITAL"]))
 
 
-def login(page: Page, role: Role) -> None:
-    """Log in through the login page with the role's account and password."""
+def login(page: Page, role: Role | str) -> None:
+    """Log in through the login page with the role's account (or a named one) and password."""
     page.goto("/")
-    page.get_by_label("User name").fill(ROLE_USERS[role])
+    page.get_by_label("User name").fill(role if isinstance(role, str) else ROLE_USERS[role])
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.locator(".topbar").wait_for(state="visible")

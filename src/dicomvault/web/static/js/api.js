@@ -3,6 +3,21 @@
 
 import { session } from "./session.js";
 
+let breakGlassReason = null;
+
+/**
+ * Break the glass (emergency access beyond the user's scope) with a reason, or stop (null).
+ * While set, every request carries X-Break-Glass-Reason; the server records each use.
+ */
+export function setBreakGlass(reason) {
+  breakGlassReason = reason || null;
+}
+
+/** The reason in force, or null. */
+export function breakGlass() {
+  return breakGlassReason;
+}
+
 /** An HTTP error from the server: status and the server's message (never PHI). */
 export class ApiError extends Error {
   constructor(status, message) {
@@ -30,6 +45,7 @@ export async function request(path, options = {}, retry = true) {
   const token = session.accessToken();
   if (token) headers.set("Authorization", `Bearer ${token}`);
   headers.set("X-Dicomvault-Door", "UI");
+  if (breakGlassReason) headers.set("X-Break-Glass-Reason", breakGlassReason);
   const response = await fetch(path, { ...options, headers, credentials: "omit", cache: "no-store" });
   if (response.status === 401 && retry && session.canRefresh()) {
     if (await session.refresh()) return request(path, options, false);

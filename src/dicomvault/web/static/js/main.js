@@ -2,6 +2,7 @@
 // over the page registry. Routes are "#/<page id>" only: no UID or patient data ever
 // goes into the URL (what a page needs travels in memory, see `context.state`).
 
+import { setBreakGlass } from "./api.js";
 import { h, replace, say } from "./dom.js";
 import { session } from "./session.js";
 import { PAGES, allowed, pagesFor } from "./pages/registry.js";
@@ -73,6 +74,7 @@ async function route() {
 
 document.getElementById("logout").addEventListener("click", async () => {
   await session.logout();
+  setBreakGlass(null);
   for (const key of Object.keys(state)) delete state[key];
   location.hash = "";
   route();

@@ -2,7 +2,7 @@
 // modality, paged by the server (limit/offset), sorted within the page; a study's series
 // (QIDO-RS /studies/{uid}/series) with thumbnails, from which the viewer opens.
 
-import { qido, image } from "../api.js";
+import { breakGlass, image, qido, setBreakGlass } from "../api.js";
 import { date, personName, text, values } from "../dicom.js";
 import { field, h, replace, say } from "../dom.js";
 
@@ -48,17 +48,38 @@ export async function render(view, context) {
       ["", "CT", "MR", "CR", "DX", "US", "NM", "PT", "XA", "MG", "SC", "OT", "SEG", "SR"]
         .map((m) => h("option", { value: m, selected: state.form.modality === m }, m || "any")))),
     h("button", { type: "submit" }, "Search"));
+  // Break the glass: only for a user who may, and whose scope limits what it sees.
+  const scoped = Object.values(context.me.scope || {}).some((values) => values.length);
+  const reason = h("input", { name: "reason", id: "break-glass-reason", autocomplete: "off",
+                              maxlength: 200, value: breakGlass() || null });
+  const emergency = context.me.permissions.includes("break_glass") && scoped
+    ? h("details", { class: "break-glass", open: Boolean(breakGlass()) },
+      h("summary", {}, "Emergency access beyond my scope (break the glass)"),
+      h("p", {}, "Give the reason. Every search and image you open while it is set is "
+        + "recorded with it and reviewed."),
+      h("label", {}, "Reason", reason))
+    : null;
   const results = h("div", { id: "study-results" });
   const details = h("section", { id: "study-details", "aria-live": "polite" });
-  replace(view, h("h1", {}, "Studies"), form, results, details);
+  replace(view, h("h1", {}, "Studies"), form, emergency, results, details);
 
   async function search() {
     state.form = Object.fromEntries(new FormData(form));
+    if (emergency) {
+      const text = reason.value.trim();
+      // Header values are Latin-1; the server refuses non-printable text anyway.
+      if (/[^\x20-\x7e\xa0-\xff]/.test(text)) {
+        say("The reason may use Latin letters, digits and punctuation only.", { error: true });
+        return;
+      }
+      setBreakGlass(text || null);
+    }
     say("Searching…");
     try {
       const found = await qido("studies", { ...parameters(form), limit: PAGE_SIZE + 1,
                                             offset: state.offset });
-      say("");
+      say(breakGlass() ? "Emergency access is in force: every search and image is recorded "
+        + "with your reason." : "");
       showResults(found.slice(0, PAGE_SIZE), found.length > PAGE_SIZE);
     } catch (error) {
       say(error.message, { error: true });
