@@ -5,7 +5,8 @@ audit pages (and any other client):
 
 =================================  ===========================================================
 ``GET  /api/stats``                 instances, original and stored bytes per modality and
-                                    stored transfer syntax (``dicomvault stats``); ``manage_keys``
+                                    stored transfer syntax (``dicomvault stats --json``, plus
+                                    the syntax's ``label``); ``manage_keys``
 ``GET  /api/backup``                the backup generations of the configured target
                                     (``dicomvault backup list``) and when the scheduled scrub
                                     last completed; ``manage_keys``
@@ -37,6 +38,7 @@ from dicomvault.archive import Archive
 from dicomvault.backup import open_target
 from dicomvault.backup.common import manifests
 from dicomvault.backup.scrub import last_scrub, scrub_state_file
+from dicomvault.codecs import syntax_label
 from dicomvault.ledger import EventType
 from dicomvault.ledger.service import LedgerService, VerifyRequest
 
@@ -49,7 +51,8 @@ async def stats(request: Request) -> JSONResponse:
     archive, ctx = archive_of(request), api_context(request)
     archive.policy.require(ctx, Permission.MANAGE_KEYS)
     figures = await anyio.to_thread.run_sync(archive.storage_figures)
-    return JSONResponse({"figures": [f.public() for f in figures],
+    return JSONResponse({"figures": [{**f.public(), "label": syntax_label(f.transfer_syntax)}
+                                     for f in figures],
                          "instances": sum(f.instances for f in figures),
                          "original_bytes": sum(f.original_bytes for f in figures),
                          "stored_bytes": sum(f.stored_bytes for f in figures)})

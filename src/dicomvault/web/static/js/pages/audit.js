@@ -24,7 +24,10 @@ function isoOrEmpty(value) {
   return value ? new Date(value).toISOString() : "";
 }
 
-/** Bars of events per hour (or per day when the span is long), newest on the right. */
+/** Bar widths the timeline may use: a minute to a week, the finest that gives <= 60 bars. */
+const BUCKETS = [60e3, 300e3, 900e3, 3600e3, 6 * 3600e3, 86400e3, 7 * 86400e3];
+
+/** Bars of events per time bucket (see BUCKETS), oldest on the left. */
 function timeline(items) {
   const width = 900;
   const height = 180;
@@ -34,7 +37,7 @@ function timeline(items) {
   if (!times.length) return chart;
   const first = Math.min(...times);
   const last = Math.max(...times);
-  const bucket = last - first > 3 * 86400e3 ? 86400e3 : 3600e3;
+  const bucket = BUCKETS.find((size) => (last - first) / size <= 60) || BUCKETS.at(-1);
   const start = Math.floor(first / bucket) * bucket;
   const count = Math.floor((last - start) / bucket) + 1;
   const bins = new Array(count).fill(0);

@@ -48,7 +48,7 @@ export async function render(view) {
         h("div", { class: "figure" }, `${system.ae_title} / ${system.dicom_port}`))),
     h("h2", {}, "Per modality"), modalityChart(stats.figures),
     table(["Modality", "Stored as", "Instances", "Original", "Stored", "Ratio"],
-      stats.figures.map((f) => [f.modality || "-", f.transfer_syntax, String(f.instances),
+      stats.figures.map((f) => [f.modality || "-", f.label, String(f.instances),
         bytes(f.original_bytes), bytes(f.stored_bytes), f.ratio.toFixed(2)])),
     h("h2", {}, "Backups"),
     backup.target_configured
