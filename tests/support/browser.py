@@ -62,7 +62,7 @@ def fill_node(archive: Archive) -> None:
 def login(page: Page, role: Role | str) -> None:
     """Log in through the login page with the role's account (or a named one) and password."""
     page.goto("/")
-    page.get_by_label("User name").fill(role if isinstance(role, str) else ROLE_USERS[role])
+    page.get_by_label("User name").fill(ROLE_USERS[role] if isinstance(role, Role) else role)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.locator(".topbar").wait_for(state="visible")
