@@ -11,13 +11,16 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from playwright.sync_api import Page
 from tests.support.auth import TEST_PASSWORD, ensure_user
 
 from dicomvault.access import Door, Role, Scope, system_context
 from dicomvault.archive import Archive
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_series, to_part10
+
+if TYPE_CHECKING:  # the tests skip (tests/e2e/conftest.py) when playwright is absent
+    from playwright.sync_api import Page
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
