@@ -13,10 +13,10 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dicomvault import api, dicomweb
+from dicomvault import api, dicomweb, web
 from dicomvault.api.auth import AuthenticationMiddleware
 from dicomvault.archive import Archive
 from dicomvault.dicomweb.errors import handle_dicomvault_error
@@ -40,14 +40,6 @@ async def docs(request: Request) -> HTMLResponse:
     return HTMLResponse(render_docs_page(request.app.state.openapi))
 
 
-async def root(request: Request) -> Response:
-    return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>dicomvault</title>"
-        "</head><body><h1>dicomvault</h1><p>DICOMweb service at <code>/dicom-web/</code>; "
-        "API description at <a href=/docs>/docs</a>.</p></body></html>"
-    )
-
-
 def _service_routes() -> list[BaseRoute]:
     return [
         Route("/healthz", healthz, methods=["GET"]),
@@ -64,7 +56,7 @@ def create_http_app(archive: Archive) -> Starlette:
             *dicomweb.routes(),
             *api.routes(),
             *federation.routes(),
-            Route("/", root, methods=["GET"]),
+            *web.routes(),
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts_seconds=archive.settings.hsts_seconds),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount
 
-from dicomvault.api import audit, auth, keys, ledger, shares, system, tokens, users
+from dicomvault.api import audit, auth, keys, ledger, operations, shares, system, tokens, users
 
 
 def routes() -> list[BaseRoute]:
@@ -18,5 +18,6 @@ def routes() -> list[BaseRoute]:
             *ledger.routes(),
             *audit.routes(),
             *shares.routes(),
+            *operations.routes(),
         ]),
     ]

@@ -35,7 +35,10 @@ from dicomvault.index import database_reachable
 #: Paths served without authentication. The UI's static shell (no data in it) is
 #: added here by the UI; everything else, /docs and /openapi.json included, is closed.
 PUBLIC_PATHS = frozenset({"/healthz", "/api/auth/login", "/api/auth/refresh",
-                          "/api/auth/logout", "/"})
+                          "/api/auth/logout", "/", "/ui"})
+#: Path prefixes anyone may GET: the browser UI's static files (dicomvault/web), which
+#: hold no data; every page fetches its data from the APIs with the user's token.
+PUBLIC_PREFIXES = ("/ui/",)
 #: Ledger resources anyone may GET: signed checkpoints, the verifier keys and the
 #: proofs, which are hashes only (no PHI, no staff names), as a Certificate
 #: Transparency log publishes them. Partner institutions witnessing this log need
@@ -52,6 +55,8 @@ PUBLIC_READS = (
 def is_public(method: str, path: str, public_paths: frozenset[str] = PUBLIC_PATHS) -> bool:
     """Whether a request needs no credentials (see :data:`PUBLIC_PATHS`, :data:`PUBLIC_READS`)."""
     if path in public_paths:
+        return True
+    if method in {"GET", "HEAD"} and path.startswith(PUBLIC_PREFIXES):
         return True
     return method == "GET" and any(pattern.fullmatch(path) for pattern in PUBLIC_READS)
 

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -262,13 +263,10 @@ class ScrubDaemon(Daemon):
         super().__init__(min(period_seconds, 3600.0))
         self.archive = archive
         self.period_seconds = period_seconds
-        self._state = archive.settings.data_dir / "scrub.last"
+        self._state = scrub_state_file(archive)
 
     def _last_completed(self) -> float:
-        try:
-            return float(self._state.read_text(encoding="ascii"))
-        except (FileNotFoundError, ValueError):
-            return 0.0
+        return last_scrub(self._state) or 0.0
 
     def run_once(self) -> None:
         if time.time() - self._last_completed() < self.period_seconds:
@@ -279,3 +277,16 @@ class ScrubDaemon(Daemon):
         self._state.write_text(f"{time.time():.0f}\n", encoding="ascii")
         log.info("scrub: %d instances checked, %d damaged copies, %d repaired, %d orphans",
                  report.checked, report.damaged, report.repaired, len(report.orphans))
+
+
+def scrub_state_file(archive: Archive) -> Path:
+    """Where the scheduled scrub notes when its last pass completed (POSIX seconds)."""
+    return archive.settings.data_dir / "scrub.last"
+
+
+def last_scrub(state: Path) -> float | None:
+    """When the last scheduled scrub completed (POSIX seconds), None if never."""
+    try:
+        return float(state.read_text(encoding="ascii"))
+    except (FileNotFoundError, ValueError):
+        return None

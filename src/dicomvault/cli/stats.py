@@ -21,11 +21,7 @@ def stats(
     archive, _ = open_node(data_dir)
     figures = archive.storage_figures()
     if as_json:
-        typer.echo(json.dumps([
-            {"modality": f.modality, "transfer_syntax": f.transfer_syntax,
-             "instances": f.instances, "original_bytes": f.original_bytes,
-             "stored_bytes": f.stored_bytes, "ratio": round(f.ratio, 3)}
-            for f in figures], indent=2))
+        typer.echo(json.dumps([f.public() for f in figures], indent=2))
         return
     typer.echo(f"{'modality':8}  {'stored as':30}  {'instances':>9}  {'original MB':>12}  "
                f"{'stored MB':>10}  {'ratio':>6}")

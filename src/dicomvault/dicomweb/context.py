@@ -2,7 +2,10 @@
 
 The principal was put in ``request.state.principal`` by the authentication
 middleware (:mod:`dicomvault.api.auth`); a break-the-glass reason comes in the
-``X-Break-Glass-Reason`` header.
+``X-Break-Glass-Reason`` header. The browser UI (dicomvault/web) sends
+``X-Dicomvault-Door: UI`` so that its requests are recorded as coming through
+the UI door; the header can only ever select that door, and the actor is the
+authenticated principal whatever it says.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from starlette.requests import Request
 from dicomvault.access import Door, Principal, RequestContext
 
 BREAK_GLASS_HEADER = "x-break-glass-reason"
+DOOR_HEADER = "x-dicomvault-door"
 
 
 def request_context(request: Request, door: Door = Door.DICOMWEB) -> RequestContext:
@@ -19,7 +23,7 @@ def request_context(request: Request, door: Door = Door.DICOMWEB) -> RequestCont
     principal: Principal | None = getattr(request.state, "principal", None)
     return RequestContext(
         actor=principal.name if principal is not None else "anonymous",
-        door=door,
+        door=Door.UI if request.headers.get(DOOR_HEADER) == Door.UI.value else door,
         client_address=client,
         principal=principal,
         break_glass_reason=request.headers.get(BREAK_GLASS_HEADER),

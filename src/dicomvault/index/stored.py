@@ -147,6 +147,12 @@ class StorageFigures:
         """Original bytes per stored byte (1.0 when nothing is saved)."""
         return self.original_bytes / self.stored_bytes if self.stored_bytes else 1.0
 
+    def public(self) -> dict[str, str | int | float]:
+        """As ``dicomvault stats --json`` and ``GET /api/stats`` show it."""
+        return {"modality": self.modality, "transfer_syntax": self.transfer_syntax,
+                "instances": self.instances, "original_bytes": self.original_bytes,
+                "stored_bytes": self.stored_bytes, "ratio": round(self.ratio, 3)}
+
 
 def storage_figures(conn: Connection) -> list[StorageFigures]:
     """Per modality and stored transfer syntax: instances, original and stored bytes."""
