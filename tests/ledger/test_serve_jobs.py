@@ -9,15 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from pydicom.data import get_testdata_file
 from tests.support.auth import bearer, cli_service_token
-from tests.support.live import free_port
+from tests.support.live import free_port, http_status, wait_until
 from tests.support.multipart import stow_body
 from tests.support.nodes import TEST_PASSPHRASE
 
@@ -51,7 +50,7 @@ def server(tmp_path: Path, collector: socket.socket, token: str) -> Iterator[str
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        _until(lambda: _status(f"{url}/healthz") == 200, "server start")
+        wait_until(lambda: http_status(f"{url}/healthz") == 200, "server start")
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
@@ -62,20 +61,6 @@ def server(tmp_path: Path, collector: socket.socket, token: str) -> Iterator[str
             process.wait()
 
 
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=5).status_code
-    except httpx.HTTPError:
-        return 0
-
-
-def _until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _checkpoint_size(url: str) -> int:
@@ -89,12 +74,12 @@ def _checkpoint_size(url: str) -> int:
 def test_serve_signs_checkpoints_and_forwards_audit_messages(
     server: str, collector: socket.socket, token: str
 ) -> None:
-    _until(lambda: _checkpoint_size(server) >= 1, "first checkpoint")  # settings_changed
+    wait_until(lambda: _checkpoint_size(server) >= 1, "first checkpoint")  # settings_changed
     body, content_type = stow_body([Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()])
     stored = httpx.post(f"{server}/dicom-web/studies", content=body,
                         headers={"Content-Type": content_type, **bearer(token)}, timeout=60)
     assert stored.status_code == 200
-    _until(lambda: _checkpoint_size(server) >= 2, "checkpoint covering the store")
+    wait_until(lambda: _checkpoint_size(server) >= 2, "checkpoint covering the store")
     received: list[bytes] = []
 
     def got_the_store() -> bool:
@@ -103,7 +88,7 @@ def test_serve_signs_checkpoints_and_forwards_audit_messages(
         return any(b"110104" in message for message in received)
 
     # Earlier events (settings, the service account made by the CLI) come first.
-    _until(got_the_store, "the audit message of the store")
+    wait_until(got_the_store, "the audit message of the store")
     stored_message = next(message for message in received if b"110104" in message)
     assert b"IHE+RFC-3881" in stored_message  # DICOM Instances Transferred, as ATNA XML
     assert all(message.startswith(b"<") and b" dicomvault " in message for message in received)

@@ -15,8 +15,7 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +30,7 @@ import sqlalchemy as sa
 from tests.conftest import POSTGRES_URL, _postgres_reason
 from tests.sharing.conftest import CTX, make_study
 from tests.support.auth import ledger_events
-from tests.support.live import free_port
+from tests.support.live import free_port, http_status, wait_until
 from tests.support.nodes import TEST_PASSPHRASE, open_test_node
 
 from dicomvault.archive import Archive
@@ -128,8 +127,8 @@ def nodes(tmp_path: Path, databases: tuple[str, str]) -> Iterator[tuple[Node, No
     processes = [_serve(node) for node in (a, b)]
     try:
         for node in (a, b):
-            _until(lambda node=node: _status(f"{node.url}/healthz") == 200,  # type: ignore[misc]
-                   f"{node.name} to start")
+            wait_until(lambda node=node: http_status(f"{node.url}/healthz") == 200,  # type: ignore[misc]
+                       f"{node.name} to start")
         yield a, b
     finally:
         for process in processes:
@@ -146,20 +145,6 @@ def _serve(node: Node) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _status(url: str) -> int:
-    try:
-        return httpx.get(url, timeout=5).status_code
-    except httpx.HTTPError:
-        return 0
-
-
-def _until(condition: Callable[[], bool], what: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _open(stack: ExitStack, node: Node) -> Archive:
@@ -223,7 +208,7 @@ def _exchange(stack: ExitStack, a: Node, b: Node, tmp_path: Path) -> None:
     expiring = str(share("--max-retrievals", "10", "--expires",
                          (datetime.now(UTC) + timedelta(seconds=20)).isoformat())["share_id"])
     b.cli("partner", "accept", expiring, "--grantor", "hospital-a")
-    _until(lambda: _status_of(a, expiring) == "expired", "the agreement to expire")
+    wait_until(lambda: _status_of(a, expiring) == "expired", "the agreement to expire")
     assert "expired" in b.cli("partner", "retrieve", expiring, expect=4)
 
     # 4. Revocation mid-transfer: A's admin revokes through /api/shares after B's first
