@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
@@ -105,14 +106,25 @@ class CommitmentHandler:
             return status, None
         except (AttributeError, ValueError, TypeError, KeyError):
             return Status.PROCESSING_FAILURE, None
-        threading.Thread(target=self._report, args=(event.assoc, ctx.actor, report),
+        responded = threading.Event()
+
+        def on_sent(sent: Event) -> None:
+            if type(sent.message).__name__ == "N_ACTION_RSP":
+                responded.set()
+
+        event.assoc.bind(evt.EVT_DIMSE_SENT, on_sent)
+        threading.Thread(target=self._report,
+                         args=(event.assoc, ctx.actor, report, responded, on_sent),
                          name="dicomvault-commitment", daemon=True).start()
         return Status.SUCCESS, None
 
-    def _report(self, assoc: Association, calling_ae: str, report: Dataset) -> None:
+    def _report(self, assoc: Association, calling_ae: str, report: Dataset,
+                responded: threading.Event, on_sent: Callable[[Event], None]) -> None:
         event_type = _SOME_FAILED if "FailedSOPSequence" in report else _ALL_COMMITTED
-        # send_n_event_report pauses the association's reactor first, which happens only
-        # once the handler returned and its N-ACTION response went out: the order holds.
+        # The report must follow the N-ACTION response on the wire (the requester waits
+        # for that response first): wait until pynetdicom has encoded and is sending it.
+        responded.wait(self._archive.settings.dimse_dimse_timeout_seconds)
+        assoc.unbind(evt.EVT_DIMSE_SENT, on_sent)
         if assoc.is_established:
             try:
                 status, _ = assoc.send_n_event_report(
