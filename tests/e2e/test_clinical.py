@@ -127,10 +127,11 @@ def test_markup_in_patient_data_is_shown_as_text(page: Any) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     login(page, Role.CLINICIAN)
+    page.locator("#study-results[aria-busy=false]").wait_for()  # the first, unfiltered list
     page.get_by_label("Patient ID").fill("E2E-XSS")
     page.get_by_role("button", name="Search").click()
+    page.locator("#study-results[aria-busy=false]").wait_for()
     row = page.locator("#study-results tbody tr")
-    row.first.wait_for()
     assert row.count() == 1
     text = row.inner_text()
     assert "<script>alert(1)</script>, <b>BOLD</b>" in text

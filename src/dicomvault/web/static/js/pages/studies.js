@@ -75,6 +75,7 @@ export async function render(view, context) {
       setBreakGlass(text || null);
     }
     say("Searching…");
+    results.setAttribute("aria-busy", "true");
     try {
       const found = await qido("studies", { ...parameters(form), limit: PAGE_SIZE + 1,
                                             offset: state.offset });
@@ -83,6 +84,8 @@ export async function render(view, context) {
       showResults(found.slice(0, PAGE_SIZE), found.length > PAGE_SIZE);
     } catch (error) {
       say(error.message, { error: true });
+    } finally {
+      results.setAttribute("aria-busy", "false");
     }
   }
 
