@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.support.auth import TEST_PASSWORD, ledger_events
 from tests.support.browser import ROLE_USERS, login, screenshot
 
@@ -14,6 +15,7 @@ from dicomvault.access import Role
 from dicomvault.archive import Archive
 from dicomvault.ledger import EventType
 from dicomvault.ledger.service import LedgerService
+from dicomvault.sharing.institution import InstitutionKey
 
 
 def _view_ct_series(page: Any) -> None:
@@ -107,6 +109,9 @@ def test_the_auditor_verifies_the_ledger(page: Any, node: Archive) -> None:
     login(page, Role.AUDITOR)
     page.get_by_role("link", name="Ledger").click()
     assert page.locator("#sign-checkpoint").count() == 0  # manage_keys only
+    # The page's own read of the witnessing events (an audit_log_used "events") first.
+    page.locator("#ledger-witnesses h2").wait_for()
+    page.wait_for_load_state("networkidle")
     before = len(ledger_events(node, EventType.AUDIT_LOG_USED))
     page.get_by_role("button", name="Verify now").click()
     outcome = page.locator("#verify-outcome")
@@ -184,6 +189,44 @@ def test_the_admin_pages(page: Any, base_url: str) -> None:
     assert page.evaluate("() => sessionStorage.getItem('dicomvault.session')") is None
     with httpx.Client(base_url=base_url) as client:
         assert client.post("/api/auth/refresh", json={"refresh_token": refresh}).status_code == 401
+
+
+def test_dicom_destinations_shares_and_witnesses(page: Any, node: Archive) -> None:
+    """The admin sees the configured DICOM destination, creates and revokes a share
+    agreement, and the ledger page says which partner checkpoints it witnessed (none)."""
+    login(page, Role.ADMIN)
+    page.get_by_role("link", name="DICOM").click()
+    destination = page.locator("#dimse-config tbody tr", has_text="E2E-PACS")
+    destination.wait_for()
+    assert destination.inner_text().split("\t") == ["E2E-PACS", "pacs.e2e.example", "11113",
+                                                     "yes"]
+    assert "Read-only" in page.locator("main").inner_text()
+    screenshot(page, "dicom")
+
+    partner = InstitutionKey(Ed25519PrivateKey.generate()).identity
+    page.get_by_role("link", name="Shares").click()
+    form = page.locator("#create-share")
+    form.get_by_label("Grantee (partner label, institution id or public key)").fill(partner.text)
+    form.locator("select[name=scope-kind]").select_option("query")
+    form.get_by_label("Scope values (comma-separated)").fill("ModalitiesInStudy=CT")
+    form.get_by_label("Purpose").fill("e2e second opinion")
+    form.get_by_label("Max retrievals (instances)").fill("7")
+    form.locator("input[value=clean-descriptors]").check()
+    form.get_by_role("button", name="Create agreement").click()
+    row = page.locator("#shares tbody tr", has_text=partner.institution_id)
+    row.filter(has_text="active").wait_for()
+    assert "7 of 7" in row.inner_text() and "query" in row.inner_text()
+    page.get_by_label("Reason for revoking").fill("study closed")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    row.filter(has_text="revoked").wait_for()
+    [revoked] = ledger_events(node, EventType.SHARE_REVOKED)
+    assert revoked.actor == ROLE_USERS[Role.ADMIN]
+    screenshot(page, "shares")
+
+    page.get_by_role("link", name="Ledger").click()
+    page.locator("#no-witnesses").wait_for()
+    screenshot(page, "ledger-witnesses")
 
 
 def test_tablet_sized_screen(browser: Any, base_url: str) -> None:
