@@ -23,6 +23,11 @@ function query(text) {
   }));
 }
 
+/** An ISO 8601 time to the minute, UTC ("2026-11-24 02:35"). */
+function moment(text) {
+  return text.slice(0, 16).replace("T", " ");
+}
+
 export async function render(view) {
   const institution = h("p", { id: "institution", class: "note" });
   const sharesBox = h("div", { id: "shares" });
@@ -61,13 +66,14 @@ export async function render(view) {
     }
     replace(sharesBox, table(
       ["Share", "Grantee", "Status", "Scope", "Remaining", "Expires", "Purpose", ""],
-      shares.map((s) => [s.share_id, s.grantee, s.status, s.scope.kind,
+      shares.map((s) => [s.share_id,
+        h("span", { title: s.grantee }, `${s.grantee.slice(0, 12)}…`), s.status, s.scope.kind,
         `${Math.max(0, s.max_retrievals - s.retrievals_used)} of ${s.max_retrievals}`,
-        s.expires, s.purpose,
+        moment(s.expires), s.purpose,
         s.status === "active"
           ? h("button", { type: "button", class: "secondary", "aria-label": `Revoke ${s.share_id}`,
                           onclick: () => revoke(s.share_id) }, "Revoke")
-          : s.revoked_at || ""]),
+          : (s.revoked_at ? `revoked ${moment(s.revoked_at)}` : "")]),
       { caption: "Share agreements" }));
   }
 
