@@ -8,12 +8,14 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.ledger.conftest import make_event
 from tests.support.auth import TEST_PASSWORD, ledger_events
 from tests.support.browser import ROLE_USERS, login, screenshot
 
 from dicomvault.access import Role
 from dicomvault.archive import Archive
-from dicomvault.ledger import EventType
+from dicomvault.index import create_engine_for, upgrade_database, write_transaction
+from dicomvault.ledger import EventType, Ledger, LedgerKeys
 from dicomvault.ledger.service import LedgerService
 from dicomvault.sharing.institution import InstitutionKey
 
@@ -191,9 +193,30 @@ def test_the_admin_pages(page: Any, base_url: str) -> None:
         assert client.post("/api/auth/refresh", json={"refresh_token": refresh}).status_code == 401
 
 
-def test_dicom_destinations_shares_and_witnesses(page: Any, node: Archive) -> None:
+PARTNER_LOG = "partner.e2e.example/ledger"
+
+
+def _witness_a_partner(node: Archive, tmp_path: Path) -> int:
+    """This node cosigns a partner's checkpoint (as `dicomvault ledger witness` does)."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'partner.sqlite3'}")
+    upgrade_database(engine)
+    partner = Ledger(LedgerKeys.generate(), origin=PARTNER_LOG)
+    try:
+        with write_transaction(engine) as conn:
+            partner.append(conn, [make_event(i) for i in range(3)])
+            note = partner.sign_checkpoint(conn)
+    finally:
+        engine.dispose()
+    with write_transaction(node.engine) as conn:
+        result = node.audit.ledger.witness(conn, note, partner.verifier_key.encode(), [])
+    assert result.accepted
+    return result.checkpoint.size
+
+
+def test_dicom_destinations_shares_and_witnesses(page: Any, node: Archive,
+                                                 tmp_path: Path) -> None:
     """The admin sees the configured DICOM destination, creates and revokes a share
-    agreement, and the ledger page says which partner checkpoints it witnessed (none)."""
+    agreement, and the ledger page says which partner checkpoints it witnessed."""
     login(page, Role.ADMIN)
     page.get_by_role("link", name="DICOM").click()
     destination = page.locator("#dimse-config tbody tr", has_text="E2E-PACS")
@@ -226,6 +249,13 @@ def test_dicom_destinations_shares_and_witnesses(page: Any, node: Archive) -> No
 
     page.get_by_role("link", name="Ledger").click()
     page.locator("#no-witnesses").wait_for()
+    size = _witness_a_partner(node, tmp_path)
+    page.get_by_role("link", name="Shares").click()
+    page.locator("#create-share").wait_for()
+    page.get_by_role("link", name="Ledger").click()
+    witnessed = page.locator("#ledger-witnesses tbody tr", has_text=PARTNER_LOG)
+    witnessed.wait_for()
+    assert witnessed.inner_text().split("\t")[:3] == [PARTNER_LOG, "cosigned", str(size)]
     screenshot(page, "ledger-witnesses")
 
 
