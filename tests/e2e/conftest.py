@@ -21,6 +21,9 @@ from dicomvault.archive import Archive
 
 _PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
 
+#: A C-MOVE destination the DICOM page must show (the node never connects to it here).
+E2E_DESTINATIONS = {"E2E-PACS": {"host": "pacs.e2e.example", "port": 11113, "tls": True}}
+
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
@@ -28,7 +31,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     from tests.support.browser import fill_node
 
     root = tmp_path_factory.mktemp("e2e-node")
-    with open_test_node(root / "node", f"sqlite:///{root / 'index.sqlite3'}") as archive:
+    with open_test_node(root / "node", f"sqlite:///{root / 'index.sqlite3'}",
+                        dimse_destinations=E2E_DESTINATIONS) as archive:
         fill_node(archive)
         yield archive
 

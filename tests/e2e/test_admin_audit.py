@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.ledger.conftest import make_event
 from tests.support.auth import TEST_PASSWORD, ledger_events
 from tests.support.browser import ROLE_USERS, login, screenshot
 
 from dicomvault.access import Role
 from dicomvault.archive import Archive
-from dicomvault.ledger import EventType
+from dicomvault.index import create_engine_for, upgrade_database, write_transaction
+from dicomvault.ledger import EventType, Ledger, LedgerKeys
 from dicomvault.ledger.service import LedgerService
+from dicomvault.sharing.institution import InstitutionKey
 
 
 def _view_ct_series(page: Any) -> None:
@@ -107,6 +111,9 @@ def test_the_auditor_verifies_the_ledger(page: Any, node: Archive) -> None:
     login(page, Role.AUDITOR)
     page.get_by_role("link", name="Ledger").click()
     assert page.locator("#sign-checkpoint").count() == 0  # manage_keys only
+    # The page's own read of the witnessing events (an audit_log_used "events") first.
+    page.locator("#ledger-witnesses h2").wait_for()
+    page.wait_for_load_state("networkidle")
     before = len(ledger_events(node, EventType.AUDIT_LOG_USED))
     page.get_by_role("button", name="Verify now").click()
     outcome = page.locator("#verify-outcome")
@@ -184,6 +191,72 @@ def test_the_admin_pages(page: Any, base_url: str) -> None:
     assert page.evaluate("() => sessionStorage.getItem('dicomvault.session')") is None
     with httpx.Client(base_url=base_url) as client:
         assert client.post("/api/auth/refresh", json={"refresh_token": refresh}).status_code == 401
+
+
+PARTNER_LOG = "partner.e2e.example/ledger"
+
+
+def _witness_a_partner(node: Archive, tmp_path: Path) -> int:
+    """This node cosigns a partner's checkpoint (as `dicomvault ledger witness` does)."""
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'partner.sqlite3'}")
+    upgrade_database(engine)
+    partner = Ledger(LedgerKeys.generate(), origin=PARTNER_LOG)
+    try:
+        with write_transaction(engine) as conn:
+            partner.append(conn, [make_event(i) for i in range(3)])
+            note = partner.sign_checkpoint(conn)
+    finally:
+        engine.dispose()
+    with write_transaction(node.engine) as conn:
+        result = node.audit.ledger.witness(conn, note, partner.verifier_key.encode(), [])
+    assert result.accepted
+    return result.checkpoint.size
+
+
+def test_dicom_destinations_shares_and_witnesses(page: Any, node: Archive,
+                                                 tmp_path: Path) -> None:
+    """The admin sees the configured DICOM destination, creates and revokes a share
+    agreement, and the ledger page says which partner checkpoints it witnessed."""
+    login(page, Role.ADMIN)
+    page.get_by_role("link", name="DICOM").click()
+    destination = page.locator("#dimse-config tbody tr", has_text="E2E-PACS")
+    destination.wait_for()
+    assert destination.inner_text().split("\t") == ["E2E-PACS", "pacs.e2e.example", "11113",
+                                                     "yes"]
+    assert "Read-only" in page.locator("main").inner_text()
+    screenshot(page, "dicom")
+
+    partner = InstitutionKey(Ed25519PrivateKey.generate()).identity
+    page.get_by_role("link", name="Shares").click()
+    form = page.locator("#create-share")
+    form.get_by_label("Grantee (partner label, institution id or public key)").fill(partner.text)
+    form.locator("select[name=scope-kind]").select_option("query")
+    form.get_by_label("Scope values (comma-separated)").fill("ModalitiesInStudy=CT")
+    form.get_by_label("Purpose").fill("e2e second opinion")
+    form.get_by_label("Max retrievals (instances)").fill("7")
+    form.locator("input[value=clean-descriptors]").check()
+    form.get_by_role("button", name="Create agreement").click()
+    row = page.locator("#shares tbody tr", has_text=partner.institution_id[:12])
+    row.filter(has_text="active").wait_for()
+    assert "7 of 7" in row.inner_text() and "query" in row.inner_text()
+    page.get_by_label("Reason for revoking").fill("study closed")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke").click()
+    row.filter(has_text="revoked").wait_for()
+    [revoked] = ledger_events(node, EventType.SHARE_REVOKED)
+    assert revoked.actor == ROLE_USERS[Role.ADMIN]
+    screenshot(page, "shares")
+
+    page.get_by_role("link", name="Ledger").click()
+    page.locator("#no-witnesses").wait_for()
+    size = _witness_a_partner(node, tmp_path)
+    page.get_by_role("link", name="Shares").click()
+    page.locator("#create-share").wait_for()
+    page.get_by_role("link", name="Ledger").click()
+    witnessed = page.locator("#ledger-witnesses tbody tr", has_text=PARTNER_LOG)
+    witnessed.wait_for()
+    assert witnessed.inner_text().split("\t")[:3] == [PARTNER_LOG, "cosigned", str(size)]
+    screenshot(page, "ledger-witnesses")
 
 
 def test_tablet_sized_screen(browser: Any, base_url: str) -> None:

@@ -13,10 +13,15 @@ audit pages (and any other client):
 ``POST /api/ledger/verify``         every check of ``dicomvault ledger verify`` now, recorded
                                     in the ledger; ``read_audit``
 ``GET  /api/ledger/verify``         the last verification this server process ran (or null)
+``GET  /api/dimse``                 this node's AE title and DIMSE ports, the calling AE
+                                    title -> roles and TLS certificate CN -> roles maps and
+                                    the C-MOVE destinations, as configured; ``manage_keys``
 =================================  ===========================================================
 
 None of these answers holds PHI: figures, hashes, generation numbers, times.
-The backup target's location is not shown (it may name a bucket or a host).
+The backup target's location is not shown (it may name a bucket or a host); the
+DIMSE answer names no key or certificate file (the settings file is the source of
+truth, this is a read-only view of it).
 """
 
 from __future__ import annotations
@@ -106,10 +111,25 @@ async def last_verification(request: Request) -> JSONResponse:
     return JSONResponse(getattr(request.app.state, "last_ledger_verification", None))
 
 
+async def dimse(request: Request) -> JSONResponse:
+    archive, ctx = archive_of(request), api_context(request)
+    archive.policy.require(ctx, Permission.MANAGE_KEYS)
+    settings = archive.settings
+    return JSONResponse({
+        "ae_title": settings.ae_title, "dicom_port": settings.dicom_port,
+        "tls_port": settings.dimse_tls_port, "tls_enabled": settings.dimse_tls_port is not None,
+        "ae_roles": settings.dimse_ae_roles,
+        "destinations": [{"ae_title": ae, "host": d.host, "port": d.port, "tls": d.tls}
+                         for ae, d in sorted(settings.dimse_destinations.items())],
+        "tls_cert_roles": settings.dimse_tls_cert_roles,
+    })
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/stats", stats, methods=["GET"]),
         Route("/backup", backup_status, methods=["GET"]),
         Route("/ledger/verify", verify_now, methods=["POST"]),
         Route("/ledger/verify", last_verification, methods=["GET"]),
+        Route("/dimse", dimse, methods=["GET"]),
     ]

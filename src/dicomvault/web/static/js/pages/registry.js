@@ -2,7 +2,7 @@
 //
 // A page is shown in the navigation only to a user holding one of its `permissions`
 // (from /api/auth/me); the server refuses the page's calls anyway for anyone else.
-// To add a page (e.g. the sharing pages), add one entry here and one module in pages/
+// To add a page, add one entry here and one module in pages/
 // exporting `render(container, context)`; nothing else needs to change.
 
 export const PAGES = [
@@ -17,8 +17,8 @@ export const PAGES = [
   { id: "keys", title: "Keys", permissions: ["manage_keys"], module: "./keys.js" },
   { id: "system", title: "Storage & backup", permissions: ["manage_keys"],
     module: "./system.js" },
-  // Sharing (issue: share agreements) adds its pages here, e.g.
-  // { id: "shares", title: "Shares", permissions: ["share"], module: "./shares.js" },
+  { id: "dimse", title: "DICOM", permissions: ["manage_keys"], module: "./dimse.js" },
+  { id: "shares", title: "Shares", permissions: ["share"], module: "./shares.js" },
 ];
 
 /** Whether a user with `permissions` may open `page`. */
