@@ -30,6 +30,9 @@ function renderNav(me) {
 let rendering = 0;
 
 async function route() {
+  // Every route() supersedes the one before, whatever it renders: a page still loading
+  // must not replace a refusal or the login shown since.
+  const ticket = ++rendering;
   const view = document.getElementById("view");
   const me = session.me();
   say("");
@@ -59,7 +62,6 @@ async function route() {
   }
   renderNav(me);
   document.title = `${page.title} · dicomvault`;
-  const ticket = ++rendering;
   view.dataset.page = page.id;
   replace(view, h("p", {}, "Loading…"));
   try {
