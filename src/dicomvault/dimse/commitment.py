@@ -19,15 +19,21 @@ Failure reasons (PS3.4 J.3.2.1.1.2): 0x0112 no such object instance,
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from collections.abc import Callable
+from io import BytesIO
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pynetdicom import build_context, build_role, evt
 from pynetdicom.ae import ApplicationEntity
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import N_EVENT_REPORT
+from pynetdicom.dsutils import encode
 from pynetdicom.events import Event
+from pynetdicom.pdu_primitives import A_RELEASE
 
 from dicomvault.access import RequestContext
 from dicomvault.archive import Archive
@@ -44,6 +50,9 @@ log = logging.getLogger(__name__)
 PUSH_MODEL_INSTANCE = "1.2.840.10008.1.20.1.1"
 _REQUEST_COMMITMENT = 1
 _ALL_COMMITTED, _SOME_FAILED = 1, 2
+#: How long a requester has, after the N-ACTION response, to release its association
+#: before the report is sent on it rather than on a new association.
+_RELEASE_GRACE_SECONDS = 0.5
 
 
 def commitment_report(archive: Archive, ctx: RequestContext, request: Dataset) -> Dataset:
@@ -77,6 +86,60 @@ def commitment_report(archive: Archive, ctx: RequestContext, request: Dataset) -
     if failed:
         report.FailedSOPSequence = failed
     return report
+
+
+def _report_unless_released(assoc: Association, report: Dataset, event_type: int,
+                            timeout: float | None) -> bool:
+    """Send the report on the requester's own association; False if it was not answered.
+
+    A modality may release its association as soon as it has the N-ACTION response,
+    so the report and its A-RELEASE-RQ can cross on the wire. pynetdicom's
+    ``send_n_event_report`` would then wait the whole DIMSE timeout for an answer
+    that never comes (the releasing peer ignores the report), holding the peer's
+    release hostage. This sends the same message but stops waiting as soon as the
+    peer asks to release, so the reactor answers the release and the report goes
+    on a new association instead. The reactor pause is pynetdicom's own mechanism
+    for a request sent from outside its thread (``Association.send_n_event_report``).
+    """
+    context = next((c for c in assoc.accepted_contexts
+                    if c.abstract_syntax == STORAGE_COMMITMENT), None)
+    if not assoc.is_established or context is None or context.context_id is None:
+        return False
+    syntax = context.transfer_syntax[0]
+    encoded = encode(report, syntax.is_implicit_VR, syntax.is_little_endian,
+                     syntax.is_deflated)
+    if encoded is None:
+        log.warning("storage commitment: the report could not be encoded")
+        return False
+    request = N_EVENT_REPORT()
+    request.MessageID = 1
+    request.AffectedSOPClassUID = STORAGE_COMMITMENT
+    request.AffectedSOPInstanceUID = PUSH_MODEL_INSTANCE
+    request.EventTypeID = event_type
+    request.EventInformation = BytesIO(encoded)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    assoc._reactor_checkpoint.clear()
+    try:
+        while not assoc._is_paused and assoc.is_established:
+            time.sleep(0.0005)
+        assoc.dimse.send_msg(request, context.context_id)
+        while assoc.is_established and not _release_requested(assoc):
+            if deadline is not None and time.monotonic() > deadline:
+                log.info("storage commitment: no answer to the report on the same association")
+                return False
+            try:
+                _, response = assoc.dimse.msg_queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            return isinstance(response, N_EVENT_REPORT) and response.Status == 0
+        return False
+    finally:
+        assoc._reactor_checkpoint.set()
+
+
+def _release_requested(assoc: Association) -> bool:
+    """Whether the peer's A-RELEASE-RQ waits in the queue the paused reactor will serve."""
+    return isinstance(assoc.dul.peek_next_pdu(), A_RELEASE)
 
 
 class CommitmentHandler:
@@ -125,15 +188,14 @@ class CommitmentHandler:
         # for that response first): wait until pynetdicom has encoded and is sending it.
         responded.wait(self._archive.settings.dimse_dimse_timeout_seconds)
         assoc.unbind(evt.EVT_DIMSE_SENT, on_sent)
-        if assoc.is_established:
-            try:
-                status, _ = assoc.send_n_event_report(
-                    report, event_type, STORAGE_COMMITMENT, PUSH_MODEL_INSTANCE)
-                if status.get("Status") == 0:
-                    return
-            except (RuntimeError, ValueError) as exc:
-                log.info("commitment report on the same association failed: %s", exc)
-        self._report_on_new_association(calling_ae, report, event_type)
+        # A requester that releases straight after the response wants the report on a
+        # new association; give its A-RELEASE-RQ a moment to arrive rather than cross it.
+        deadline = time.monotonic() + _RELEASE_GRACE_SECONDS
+        while assoc.is_established and time.monotonic() < deadline:
+            time.sleep(0.01)
+        timeout = self._archive.settings.dimse_dimse_timeout_seconds
+        if not _report_unless_released(assoc, report, event_type, timeout):
+            self._report_on_new_association(calling_ae, report, event_type)
 
     def _report_on_new_association(self, calling_ae: str, report: Dataset,
                                    event_type: int) -> None:
