@@ -31,6 +31,7 @@ from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_study_fi
 from dicomvault.dimse import Status
 
 EXPLICIT = [ExplicitVRLittleEndian]
+MATCHES = 1000
 
 
 def _fill(node: DimseNode, count: int = 6, patient: str = "PAT-QR-1") -> list[Dataset]:
@@ -78,13 +79,10 @@ def test_c_find_at_every_level_of_both_models(node: DimseNode) -> None:
     assert status == Status.DOES_NOT_MATCH_SOP_CLASS  # no PATIENT level in Study Root
 
 
-@pytest.mark.xfail(reason="known defect: the SCP rarely sees a C-CANCEL before it has sent "
-                          "every pending response (with 2,000 matches and the cancel sent after "
-                          "the first, none was honoured on an idle machine); being investigated",
-                   strict=False)
 def test_c_find_cancelled_half_way(tmp_path: Path) -> None:
+    """The SCU cancels after the second of 1,000 pending responses."""
     with dimse_node(tmp_path / "n") as node:
-        files = generate_study_files(series=1, per_series=300, rows=8, columns=8, seed=5)
+        files = generate_study_files(series=1, per_series=MATCHES, rows=8, columns=8, seed=5)
         for _label, outcome in node.archive.store_many(((str(i), [d]) for i, d in
                                                         enumerate(files)), CTX):
             assert not hasattr(outcome, "error")
@@ -98,7 +96,10 @@ def test_c_find_cancelled_half_way(tmp_path: Path) -> None:
                     cx = next(c for c in assoc.accepted_contexts if c.abstract_syntax == model)
                     assoc.send_c_cancel(7, cx.context_id)
     assert statuses[-1] == Status.CANCELLED
-    assert 2 <= len(statuses) - 1 < 300
+    # Honoured half-way at the latest (here it stops within 17-33 responses: the SCP lets
+    # the peer be heard every 16).
+    assert 2 <= len(statuses) - 1 < MATCHES // 2
+    assert set(statuses[:-1]) == {Status.PENDING}
 
 
 class _StorageSCP:

@@ -11,9 +11,11 @@ a C-CANCEL stops the responses with 0xFE00.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 from pydicom.dataset import Dataset
+from pynetdicom.association import Association
 from pynetdicom.events import Event
 
 from dicomvault.archive import Archive
@@ -26,6 +28,27 @@ from dicomvault.index import Query, QueryLevel, to_dataset
 log = logging.getLogger(__name__)
 
 FindResponse = tuple[int | Dataset, Dataset | None]
+
+#: Pending responses between two pauses that let a C-CANCEL in (see let_peer_be_heard).
+_CANCEL_CHECK_EVERY = 16
+#: Longest a pause waits for the queued responses to go out.
+_DRAIN_SECONDS = 5.0
+
+
+def let_peer_be_heard(assoc: Association) -> None:
+    """Wait until the responses queued so far are on the wire, then a moment more.
+
+    pynetdicom's DUL reactor either sends one queued PDU or reads one incoming PDU
+    per loop, sending first; a generator that queues responses faster than they
+    are sent keeps it from ever reading the peer's C-CANCEL until every match has
+    been queued. Draining the outgoing queue every few responses gives it loops
+    with nothing to send, in which it reads what the peer sent.
+    """
+    outgoing = assoc.dul.to_provider_queue
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while not outgoing.empty() and assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    time.sleep(0.002)  # the reactor's idle loop delay is 1 ms: one read at least
 
 
 def query_level(identifier: Dataset, model: str) -> QueryLevel:
@@ -65,7 +88,9 @@ class FindHandler:
             yield _failure(Status.CANNOT_UNDERSTAND, "the identifier cannot be read")
             return
         charset = identifier.get("SpecificCharacterSet")
-        for row in rows:
+        for count, row in enumerate(rows):
+            if count and count % _CANCEL_CHECK_EVERY == 0:
+                let_peer_be_heard(event.assoc)
             if event.is_cancelled:
                 yield Status.CANCELLED, None
                 return
