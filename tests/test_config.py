@@ -66,6 +66,7 @@ def test_explicit_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ('ae_title = "THIS-AE-TITLE-IS-FAR-TOO-LONG"\n', "ae_title"),
         ('database_url = "mysql://x"\n', "database_url"),
         ("http_port = [\n", "not valid TOML"),
+        ('[dimse_ae_hosts]\nCT1 = ["10.1.2.300"]\n', "dimse_ae_hosts"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_key_named(

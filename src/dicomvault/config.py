@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -370,6 +371,10 @@ class Settings(BaseSettings):
     dimse_tls_cert_roles: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Client certificate subject CN -> roles of that peer over DICOM TLS.")
+    dimse_ae_hosts: dict[str, list[IPvAnyNetwork]] = Field(
+        default_factory=dict,
+        description="Calling AE title -> the addresses or networks it may call from (an AE "
+                    "title listed here calling from elsewhere gets no role); unlisted: any.")
 
     @field_validator("dimse_tls_cert_roles")
     @classmethod

@@ -65,7 +65,7 @@ class DimseServer:
                                           scu_role=cx.scu_role, scp_role=cx.scp_role)
         if "*" not in settings.dimse_ae_roles:
             self.ae.require_calling_aet = list(settings.dimse_ae_roles)
-        sessions = Sessions(settings.dimse_tls_cert_roles)
+        sessions = Sessions(settings.dimse_tls_cert_roles, settings.dimse_ae_hosts)
         retrieve = RetrieveHandlers(archive, sessions, settings.dimse_max_pdu_bytes)
         self.handlers: list[Any] = [
             (evt.EVT_CONN_OPEN, sessions.on_connection_open),
