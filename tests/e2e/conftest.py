@@ -23,6 +23,8 @@ _PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
 
 #: A C-MOVE destination the DICOM page must show (the node never connects to it here).
 E2E_DESTINATIONS = {"E2E-PACS": {"host": "pacs.e2e.example", "port": 11113, "tls": True}}
+#: An AE title bound to its host, which the DICOM page must show.
+E2E_AE_HOSTS = {"E2E-CT": ["10.9.8.7"]}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
 
     root = tmp_path_factory.mktemp("e2e-node")
     with open_test_node(root / "node", f"sqlite:///{root / 'index.sqlite3'}",
-                        dimse_destinations=E2E_DESTINATIONS) as archive:
+                        dimse_destinations=E2E_DESTINATIONS,
+                        dimse_ae_hosts=E2E_AE_HOSTS) as archive:
         fill_node(archive)
         yield archive
 

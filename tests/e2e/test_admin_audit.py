@@ -223,6 +223,11 @@ def test_dicom_destinations_shares_and_witnesses(page: Any, node: Archive,
     destination.wait_for()
     assert destination.inner_text().split("\t") == ["E2E-PACS", "pacs.e2e.example", "11113",
                                                      "yes"]
+    bound = page.locator("#dimse-config tbody tr", has_text="E2E-CT")
+    # Its roles come from "*" (the embedded default); it may call from its host only.
+    assert bound.inner_text().split("\t") == ["E2E-CT", "technologist", "10.9.8.7/32"]
+    anyone = page.locator("#dimse-config tbody tr", has_text="any other")
+    assert anyone.inner_text().split("\t") == ["* (any other)", "technologist", "anywhere"]
     assert "Read-only" in page.locator("main").inner_text()
     screenshot(page, "dicom")
 

@@ -22,6 +22,7 @@ def dimse_node(tmp_path: Path) -> Iterator[Archive]:
             tmp_path / "node", f"sqlite:///{tmp_path / 'index.sqlite3'}", ae_title="VAULT-A",
             dicom_port=11199,
             dimse_ae_roles={"MODALITY1": ["technologist"], "*": ["service"]},
+            dimse_ae_hosts={"MODALITY1": ["10.0.0.5", "10.1.0.0/16"]},
             dimse_destinations={"PACS-B": {"host": "pacs.example.org", "port": 104},
                                 "WS-C": {"host": "10.0.0.7", "port": 2762, "tls": True}},
             ) as node:
@@ -36,6 +37,7 @@ def test_admins_see_the_configured_titles_and_destinations(dimse_node: Archive) 
         assert body["ae_title"] == "VAULT-A" and body["dicom_port"] == 11199
         assert body["tls_enabled"] is False and body["tls_port"] is None
         assert body["ae_roles"] == {"MODALITY1": ["technologist"], "*": ["service"]}
+        assert body["ae_hosts"] == {"MODALITY1": ["10.0.0.5/32", "10.1.0.0/16"]}
         assert body["destinations"] == [
             {"ae_title": "PACS-B", "host": "pacs.example.org", "port": 104, "tls": False},
             {"ae_title": "WS-C", "host": "10.0.0.7", "port": 2762, "tls": True}]

@@ -119,6 +119,8 @@ async def dimse(request: Request) -> JSONResponse:
         "ae_title": settings.ae_title, "dicom_port": settings.dicom_port,
         "tls_port": settings.dimse_tls_port, "tls_enabled": settings.dimse_tls_port is not None,
         "ae_roles": settings.dimse_ae_roles,
+        "ae_hosts": {ae: [str(network) for network in networks]
+                     for ae, networks in settings.dimse_ae_hosts.items()},
         "destinations": [{"ae_title": ae, "host": d.host, "port": d.port, "tls": d.tls}
                          for ae, d in sorted(settings.dimse_destinations.items())],
         "tls_cert_roles": settings.dimse_tls_cert_roles,

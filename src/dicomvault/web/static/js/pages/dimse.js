@@ -9,11 +9,24 @@ function roleRows(map) {
     .map(([name, roles]) => [name === "*" ? "* (any other)" : name, roles.join(", ")]);
 }
 
+// One row per AE title named in dimse_ae_roles or dimse_ae_hosts: its roles and where it
+// may call from.
+function callingRows(roles, hosts) {
+  const names = [...new Set([...Object.keys(roles || {}), ...Object.keys(hosts || {})])]
+    .sort((a, b) => a.localeCompare(b));
+  return names.map((name) => {
+    const own = roles[name] || (roles["*"] ? roles["*"] : null);
+    return [name === "*" ? "* (any other)" : name,
+      own ? own.join(", ") : "not accepted",
+      hosts[name] ? hosts[name].join(", ") : "anywhere"];
+  });
+}
+
 export async function render(view) {
   const box = h("div", { id: "dimse-config" });
   replace(view, h("h1", {}, "DICOM"),
     h("p", { class: "note" }, "Read-only: these come from the node's settings file "
-      + "(ae_title, dicom_port, dimse_tls_port, dimse_ae_roles, dimse_destinations, "
+      + "(ae_title, dicom_port, dimse_tls_port, dimse_ae_roles, dimse_ae_hosts, dimse_destinations, "
       + "dimse_tls_cert_roles); change them there and restart the server."),
     box);
   const config = await json("/api/dimse");
@@ -26,7 +39,8 @@ export async function render(view) {
       ["DICOM TLS", config.tls_enabled ? `on, port ${config.tls_port}` : "off"]]),
     h("h2", {}, "Calling AE titles and their roles"),
     Object.keys(config.ae_roles).length
-      ? table(["Calling AE title", "Roles"], roleRows(config.ae_roles))
+      ? table(["Calling AE title", "Roles", "Calls from"],
+        callingRows(config.ae_roles, config.ae_hosts), { caption: "Calling AE titles" })
       : none("No calling AE title is accepted."),
     h("h2", {}, "C-MOVE destinations"),
     config.destinations.length
