@@ -174,6 +174,24 @@ def stow_body(files: Sequence[bytes]) -> tuple[bytes, str]:
     return b"".join(parts), content_type
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_in_tree(tree: Path, module: str) -> dict[str, float]:
+    """Run ``python -m <module> --measure`` on the ``src`` of ``tree`` (the workload from
+    this checkout); returns the JSON object its last output line prints."""
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{REPO}"}
+    done = subprocess.run([sys.executable, "-m", module, "--measure"], env=env,
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"round on {tree} failed: {done.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

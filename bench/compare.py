@@ -21,19 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from bench.common import REPO, dicomvault_node, print_command
+from bench.common import REPO, dicomvault_node, measure_in_tree, print_command, server_cpu
 from bench.ingest import latencies, make_dataset, stow_all, wado_series
-
-
-def _server_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure() -> dict[str, float]:
@@ -41,14 +33,14 @@ def measure() -> dict[str, float]:
     data = make_dataset(500)
     with dicomvault_node() as server:
         pid = server.process.pid
-        start = _server_cpu(pid)
+        start = server_cpu(pid)
         elapsed = stow_all(server, data.files)
-        stored = _server_cpu(pid)
+        stored = server_cpu(pid)
         times = latencies(server, [f"/studies?PatientID={data.patient_id}",
                                    "/studies?PatientName=BENCH*&limit=100"], repeat=100)
-        searched = _server_cpu(pid)
+        searched = server_cpu(pid)
         rate = wado_series(server, data, repeat=8)
-        retrieved = _server_cpu(pid)
+        retrieved = server_cpu(pid)
     return {
         "stow_instances_per_s": len(data.files) / elapsed,
         "stow_cpu_ms_per_instance": (stored - start) / len(data.files) * 1000,
@@ -57,16 +49,6 @@ def measure() -> dict[str, float]:
         "wado_mb_per_s": rate,
         "wado_cpu_ms_per_series": (retrieved - searched) / 8 * 1000,
     }
-
-
-def _round(tree: Path) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{REPO}"}
-    done = subprocess.run([sys.executable, "-m", "bench.compare", "--measure"], env=env,
-                          cwd=REPO, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"round on {tree} failed: {done.stderr[-2000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def main() -> None:
@@ -86,7 +68,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for number in range(args.rounds):
         for name, tree in trees.items():
-            results[name].append(_round(tree))
+            results[name].append(measure_in_tree(tree, "bench.compare"))
             print(f"  round {number + 1} {name}: {results[name][-1]}", flush=True)
     print()
     for name, rounds in results.items():
