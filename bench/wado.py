@@ -73,6 +73,11 @@ def _read(client: httpx.Client, url: str) -> tuple[int, float, float]:
     return size, first, time.perf_counter() - start
 
 
+def _minor_faults(pid: int) -> int:
+    """Minor page faults of a process so far: fresh memory the kernel had to map."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
 def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
     """One round on the tree this process imports (``PYTHONPATH``)."""
     with dicomvault_node() as server:
@@ -81,13 +86,14 @@ def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
         with httpx.Client(timeout=300, headers=server.headers) as client:
             for _ in range(2):
                 _read(client, url)
-            start = server_cpu(pid)
+            start, faults = server_cpu(pid), _minor_faults(pid)
             runs = [_read(client, url) for _ in range(reads)]
-            cpu = server_cpu(pid) - start
+            cpu, faults = server_cpu(pid) - start, _minor_faults(pid) - faults
     return {
         "wado_mb_per_s": statistics.median(size / 1e6 / total for size, _, total in runs),
         "first_byte_ms": statistics.median(first for _, first, _ in runs) * 1000,
         "server_cpu_ms_per_series": cpu / reads * 1000,
+        "server_page_faults_per_series": faults / reads,
         "load": os.getloadavg()[0],
     }
 

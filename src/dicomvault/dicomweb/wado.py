@@ -38,7 +38,11 @@ from dicomvault.dicomweb.media import (
     new_boundary,
     require_json_acceptable,
 )
-from dicomvault.dicomweb.multipart import amultipart_related_stream, multipart_related_stream
+from dicomvault.dicomweb.multipart import (
+    amultipart_related_stream,
+    multipart_related_length,
+    multipart_related_stream,
+)
 from dicomvault.errors import InvalidInputError, NotAcceptableError
 
 DICOM_JSON = "application/dicom+json"
@@ -97,11 +101,18 @@ async def retrieve(request: Request) -> StreamingResponse:
 
     await anyio.to_thread.run_sync(check)
     boundary = new_boundary()
+    part_types = [f"application/dicom; transfer-syntax={syntax}" for _, syntax in served]
+    sizes = [size for location, syntax in served
+             if (size := _size_as_stored(location, syntax)) is not None]
+    headers = None
+    if len(sizes) == len(served):  # else chunked: a part's size is known once it is made
+        length = multipart_related_length(zip(part_types, sizes, strict=True), boundary)
+        headers = {"Content-Length": str(length)}
 
     async def parts() -> AsyncIterator[tuple[str, bytes | AsyncIterator[bytes]]]:
         made = prefetch_instances(archive, served)
         try:
-            for (_, syntax), item in zip(served, made, strict=True):
+            for part_type, item in zip(part_types, made, strict=True):
                 # Awaiting the prefetch future directly: no worker thread per part just to
                 # block on it (that hop was about a tenth of a retrieve's Python time).
                 body: bytes | AsyncIterator[bytes]
@@ -109,14 +120,25 @@ async def retrieve(request: Request) -> StreamingResponse:
                     body = await asyncio.wrap_future(item)
                 else:
                     body = _chunks_of(item)
-                yield f"application/dicom; transfer-syntax={syntax}", body
+                yield part_type, body
         finally:
             made.close()
 
     return StreamingResponse(
         amultipart_related_stream(parts(), boundary),
+        headers=headers,
         media_type=multipart_content_type("application/dicom", boundary),
     )
+
+
+def _size_as_stored(location: InstanceLocation, syntax: str) -> int | None:
+    """The size of the part when it is the blob's content as it is (else unknown before
+    it is made: a rebuilt original or a transcoded instance)."""
+    if syntax == location.transfer_syntax_uid and not location.is_compressed_copy:
+        return location.size
+    if location.is_compressed_copy and syntax == location.blob_transfer_syntax_uid:
+        return location.stored_size
+    return None
 
 
 async def _chunks_of(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
