@@ -567,14 +567,21 @@ class Archive:
         """The instance's Part 10 bytes as acknowledged, every segment authenticated
         before release; a compressed copy is decoded back into the original file.
 
-        The SHA-256 recorded at ingest is checked at the end; a mismatch raises
-        :class:`IntegrityError` (the stream is then cut, never completed).
+        The content must be the one whose SHA-256 was recorded at ingest, else
+        :class:`IntegrityError` (the stream is then cut, never completed): a blob
+        bound to that hash proves it with its last tag, any other is hashed again
+        (see :mod:`dicomvault.storage.envelope`).
         """
         if location.is_compressed_copy:
-            chunks = self._rebuild_original(location)
+            yield from _verified(self._rebuild_original(location), location.size,
+                                 location.sha256)
         else:
-            chunks = open_sealed(self._data_key(location), self.blobs.read(location.blob_name))
-        yield from _verified(chunks, location.size, location.sha256)
+            yield from self._open_blob(location, location.sha256)
+
+    def _open_blob(self, location: InstanceLocation, content_sha256: str) -> Iterator[bytes]:
+        """The blob's plaintext, opened as the content recorded as ``content_sha256``."""
+        return open_sealed(self._data_key(location), self.blobs.read(location.blob_name),
+                           content_sha256=content_sha256)
 
     def stream_stored(self, location: InstanceLocation) -> Iterator[bytes]:
         """The blob's own Part 10 bytes (the compressed copy, if there is one), verified.
@@ -584,8 +591,9 @@ class Archive:
         if not location.is_compressed_copy:
             yield from self.stream_instance(location)
             return
-        chunks = open_sealed(self._data_key(location), self.blobs.read(location.blob_name))
-        yield from _verified(chunks, location.stored_size, location.stored_sha256)
+        if location.stored_sha256 is None:
+            raise IntegrityError("a compressed instance has lost its hash")
+        yield from self._open_blob(location, location.stored_sha256)
 
     def read_stored(self, location: InstanceLocation) -> bytes:
         """The whole verified blob content (see :meth:`stream_stored`)."""
@@ -671,8 +679,7 @@ class Archive:
             writer.abort()
             raise
         try:
-            for _ in _verified(open_sealed(data_key, self.blobs.read(writer.name)),
-                               len(data), sha256):
+            for _ in open_sealed(data_key, self.blobs.read(writer.name), content_sha256=sha256):
                 pass
         except BaseException:
             self.blobs.delete(writer.name)

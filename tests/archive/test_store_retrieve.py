@@ -144,6 +144,53 @@ def test_tampered_blob_fails_retrieve_with_an_integrity_error(archive: Archive) 
         archive.read_instance(location)
 
 
+def _blob_path(archive: Archive, blob_name: str) -> Path:
+    return archive.settings.blob_dir / blob_name[:3] / blob_name
+
+
+def test_blobs_swapped_between_instances_fail_retrieve(archive: Archive) -> None:
+    """A blob put in the place of another (same size, both genuine) is refused: retrieve
+    opens a blob only as the content its index row records (key and hash)."""
+    files = generate_study_files(series=1, per_series=2, rows=16, columns=16, seed=9)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    first, second = archive.locate(CTX, pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID)
+    a, b = _blob_path(archive, first.blob_name), _blob_path(archive, second.blob_name)
+    a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_bytes)
+    b.write_bytes(a_bytes)
+    for location in (first, second):
+        with pytest.raises(IntegrityError):
+            archive.read_instance(location)
+
+
+def test_blob_without_a_content_binding_is_still_checked_against_its_hash(
+        archive: Archive) -> None:
+    """Blobs sealed before the content binding (DVB1) are hashed on retrieve instead:
+    served when they hold the recorded content, refused when they do not."""
+    from dicomvault.storage import SealingWriter
+
+    data = _file("CT_small.dcm")
+    result = archive.store_bytes(data, CTX)
+    [location] = archive.locate(CTX, result.study_instance_uid)
+    path = _blob_path(archive, location.blob_name)
+    assert path.read_bytes()[:4] == b"DVB2"
+    data_key = archive.keys.unwrap(location.kek_id, location.wrapped_key)
+
+    def reseal(content: bytes) -> None:
+        out: list[bytes] = []
+        writer = SealingWriter(data_key, out.append, bind_content=False)
+        writer.write(content)
+        writer.close()
+        path.write_bytes(b"".join(out))
+
+    reseal(data)
+    assert archive.read_instance(location) == data
+    reseal(_variant(data))  # genuine envelope, other content: only the hash can tell
+    with pytest.raises(IntegrityError):
+        archive.read_instance(location)
+
+
 def test_deleted_study_is_gone_with_its_blobs(archive: Archive) -> None:
     files = generate_study_files(series=2, per_series=2, rows=16, columns=16, seed=3)
     for f in files:
