@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -190,6 +191,32 @@ def measure_in_tree(tree: Path, module: str) -> dict[str, float]:
         raise RuntimeError(f"round on {tree} failed: {done.stderr[-2000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def ab_arguments(description: str, rounds: int) -> argparse.Namespace:
+    """The command line of an interleaved A/B benchmark (``--before``, ``--after``,
+    ``--rounds``; ``--measure`` runs one round in this process's tree)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--before", type=Path, help="a tree holding the src/ to compare with")
+    parser.add_argument("--after", type=Path, default=REPO)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def interleaved_rounds(trees: dict[str, Path], module: str, rounds: int) -> None:
+    """Alternate :func:`measure_in_tree` over ``trees`` round by round (so the machine's
+    load swings spread over all of them); print each round, then the medians."""
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for number in range(rounds):
+        for name, tree in trees.items():
+            results[name].append(measure_in_tree(tree, module))
+            print(f"  round {number + 1} {name}: "
+                  + "  ".join(f"{k} {v:.2f}" for k, v in results[name][-1].items()), flush=True)
+    print()
+    for name, measured in results.items():
+        medians = {key: statistics.median(r[key] for r in measured) for key in measured[0]}
+        print(f"{name:7} " + "  ".join(f"{key} {value:.2f}" for key, value in medians.items()))
 
 
 def median(values: Sequence[float]) -> float:

@@ -19,12 +19,16 @@ Linux only (reads ``/proc``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-from pathlib import Path
 
-from bench.common import REPO, dicomvault_node, measure_in_tree, print_command, server_cpu
+from bench.common import (
+    ab_arguments,
+    dicomvault_node,
+    interleaved_rounds,
+    print_command,
+    server_cpu,
+)
 from bench.ingest import latencies, make_dataset, stow_all, wado_series
 
 
@@ -52,28 +56,15 @@ def measure() -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, help="a tree holding the src/ to compare with")
-    parser.add_argument("--after", type=Path, default=REPO)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = ab_arguments(__doc__.splitlines()[0], rounds=3)
     if args.measure:
         print(json.dumps(measure()))
         return
     if args.before is None:
-        parser.error("--before DIR is required (a tree with src/ and bench/)")
+        raise SystemExit("--before DIR is required (a tree with src/ and bench/)")
     print_command()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for number in range(args.rounds):
-        for name, tree in trees.items():
-            results[name].append(measure_in_tree(tree, "bench.compare"))
-            print(f"  round {number + 1} {name}: {results[name][-1]}", flush=True)
-    print()
-    for name, rounds in results.items():
-        medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-        print(f"{name:7} " + "  ".join(f"{key} {value:.2f}" for key, value in medians.items()))
+    interleaved_rounds(trees, "bench.compare", args.rounds)
 
 
 if __name__ == "__main__":

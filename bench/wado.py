@@ -18,7 +18,6 @@ checkout. Linux only (reads ``/proc``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -28,10 +27,10 @@ from pathlib import Path
 import httpx
 
 from bench.common import (
-    REPO,
     RunningServer,
+    ab_arguments,
     dicomvault_node,
-    measure_in_tree,
+    interleaved_rounds,
     print_command,
     server_cpu,
     stow_body,
@@ -99,12 +98,7 @@ def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, help="a tree holding the src/ to compare with")
-    parser.add_argument("--after", type=Path, default=REPO)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = ab_arguments(__doc__.splitlines()[0], rounds=5)
     if args.measure:
         print(json.dumps(measure()))
         return
@@ -112,16 +106,7 @@ def main() -> None:
     trees = {"after": args.after.resolve()}
     if args.before is not None:
         trees = {"before": args.before.resolve(), **trees}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for number in range(args.rounds):
-        for name, tree in trees.items():
-            results[name].append(measure_in_tree(tree, "bench.wado"))
-            print(f"  round {number + 1} {name}: "
-                  + "  ".join(f"{k} {v:.1f}" for k, v in results[name][-1].items()), flush=True)
-    print()
-    for name, rounds in results.items():
-        medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-        print(f"{name:7} " + "  ".join(f"{key} {value:.1f}" for key, value in medians.items()))
+    interleaved_rounds(trees, "bench.wado", args.rounds)
 
 
 if __name__ == "__main__":
