@@ -274,6 +274,10 @@ def test_locate_prepares_before_recording_the_access_and_still_records_it(
     with archive.engine.connect() as conn:
         entries = archive.audit.ledger.entries(conn, before, before + 3)
     assert [e.event.type for e in entries] == [EventType.INSTANCE_RETRIEVED] * 3
+    subject = archive.audit.ledger.identifiers.subject
+    assert [e.event.subjects for e in entries] == [
+        (subject("study", loc.study_instance_uid), subject("series", loc.series_instance_uid),
+         subject("sop", loc.sop_instance_uid)) for loc in locations]
     assert sorted(archive.read_instance(location) for location in locations) == sorted(files)
 
 
