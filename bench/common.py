@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -172,6 +173,50 @@ def stow_body(files: Sequence[bytes]) -> tuple[bytes, str]:
     parts.append(f"--{boundary}--\r\n".encode())
     content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
     return b"".join(parts), content_type
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_in_tree(tree: Path, module: str) -> dict[str, float]:
+    """Run ``python -m <module> --measure`` on the ``src`` of ``tree`` (the workload from
+    this checkout); returns the JSON object its last output line prints."""
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{REPO}"}
+    done = subprocess.run([sys.executable, "-m", module, "--measure"], env=env,
+                          cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"round on {tree} failed: {done.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def ab_arguments(description: str, rounds: int) -> argparse.Namespace:
+    """The command line of an interleaved A/B benchmark (``--before``, ``--after``,
+    ``--rounds``; ``--measure`` runs one round in this process's tree)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--before", type=Path, help="a tree holding the src/ to compare with")
+    parser.add_argument("--after", type=Path, default=REPO)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def interleaved_rounds(trees: dict[str, Path], module: str, rounds: int) -> None:
+    """Alternate :func:`measure_in_tree` over ``trees`` round by round (so the machine's
+    load swings spread over all of them); print each round, then the medians."""
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for number in range(rounds):
+        for name, tree in trees.items():
+            results[name].append(measure_in_tree(tree, module))
+            print(f"  round {number + 1} {name}: "
+                  + "  ".join(f"{k} {v:.2f}" for k, v in results[name][-1].items()), flush=True)
+    print()
+    for name, measured in results.items():
+        medians = {key: statistics.median(r[key] for r in measured) for key in measured[0]}
+        print(f"{name:7} " + "  ".join(f"{key} {value:.2f}" for key, value in medians.items()))
 
 
 def median(values: Sequence[float]) -> float:

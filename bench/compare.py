@@ -19,21 +19,17 @@ Linux only (reads ``/proc``).
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
-from bench.common import REPO, dicomvault_node, print_command
+from bench.common import (
+    ab_arguments,
+    dicomvault_node,
+    interleaved_rounds,
+    print_command,
+    server_cpu,
+)
 from bench.ingest import latencies, make_dataset, stow_all, wado_series
-
-
-def _server_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure() -> dict[str, float]:
@@ -41,14 +37,14 @@ def measure() -> dict[str, float]:
     data = make_dataset(500)
     with dicomvault_node() as server:
         pid = server.process.pid
-        start = _server_cpu(pid)
+        start = server_cpu(pid)
         elapsed = stow_all(server, data.files)
-        stored = _server_cpu(pid)
+        stored = server_cpu(pid)
         times = latencies(server, [f"/studies?PatientID={data.patient_id}",
                                    "/studies?PatientName=BENCH*&limit=100"], repeat=100)
-        searched = _server_cpu(pid)
+        searched = server_cpu(pid)
         rate = wado_series(server, data, repeat=8)
-        retrieved = _server_cpu(pid)
+        retrieved = server_cpu(pid)
     return {
         "stow_instances_per_s": len(data.files) / elapsed,
         "stow_cpu_ms_per_instance": (stored - start) / len(data.files) * 1000,
@@ -59,39 +55,16 @@ def measure() -> dict[str, float]:
     }
 
 
-def _round(tree: Path) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{REPO}"}
-    done = subprocess.run([sys.executable, "-m", "bench.compare", "--measure"], env=env,
-                          cwd=REPO, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"round on {tree} failed: {done.stderr[-2000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, help="a tree holding the src/ to compare with")
-    parser.add_argument("--after", type=Path, default=REPO)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = ab_arguments(__doc__.splitlines()[0], rounds=3)
     if args.measure:
         print(json.dumps(measure()))
         return
     if args.before is None:
-        parser.error("--before DIR is required (a tree with src/ and bench/)")
+        raise SystemExit("--before DIR is required (a tree with src/ and bench/)")
     print_command()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for number in range(args.rounds):
-        for name, tree in trees.items():
-            results[name].append(_round(tree))
-            print(f"  round {number + 1} {name}: {results[name][-1]}", flush=True)
-    print()
-    for name, rounds in results.items():
-        medians = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-        print(f"{name:7} " + "  ".join(f"{key} {value:.2f}" for key, value in medians.items()))
+    interleaved_rounds(trees, "bench.compare", args.rounds)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ import enum
 import hashlib
 import logging
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +57,7 @@ from dicomvault.audit import AuditTrail
 from dicomvault.codecs import ByteCache, CompressedCopy, OriginalLayout, StoragePolicy
 from dicomvault.codecs.compressor import compress_on_ingest
 from dicomvault.codecs.original import restore_original
+from dicomvault.codecs.retrieve import prefetch_pool
 from dicomvault.config import DuplicatePolicy, Settings
 from dicomvault.dicom.header import load_header
 from dicomvault.errors import (
@@ -252,6 +253,8 @@ class Archive:
         self.access: AccessService | None = None
         self.storage_policy = StoragePolicy.from_settings(settings)
         self.codec_cache = ByteCache(settings.transcode_cache_bytes)
+        #: Threads that decrypt (and decode) instances ahead of a retrieve's response.
+        self.prefetch_pool = prefetch_pool()
 
     # -- access ----------------------------------------------------------------
 
@@ -529,6 +532,7 @@ class Archive:
         sop_uid: str | None = None,
         *,
         record_access: bool = True,
+        prepare: Callable[[list[InstanceLocation]], object] | None = None,
     ) -> list[InstanceLocation]:
         """Find the instances of a study / series / instance, recording the access.
 
@@ -536,6 +540,11 @@ class Archive:
         scope and the glass is not broken. The access's ledger event commits
         without waiting for the disk flush unless ``flush_access_events`` is set
         or the glass is broken.
+
+        ``prepare`` is called with the instances found, before their access is
+        recorded: a door may start reading them meanwhile, but releases nothing
+        before this returns (the ledger event has then committed; if it raises,
+        the door discards what it prepared).
         """
         decision = self.policy.scope_for(ctx, Permission.RETRIEVE)
         flush = self.settings.flush_access_events or decision.break_glass
@@ -546,6 +555,8 @@ class Archive:
                 level = "instance" if sop_uid else "series" if series_uid else "study"
                 raise NotFoundError(f"no such {level} in the archive")
             locations = [InstanceLocation.from_row(row) for row in rows]
+            if prepare is not None:
+                prepare(locations)
             if record_access:
                 self.audit.instances_retrieved(conn, ctx, locations)
         return locations
@@ -567,14 +578,21 @@ class Archive:
         """The instance's Part 10 bytes as acknowledged, every segment authenticated
         before release; a compressed copy is decoded back into the original file.
 
-        The SHA-256 recorded at ingest is checked at the end; a mismatch raises
-        :class:`IntegrityError` (the stream is then cut, never completed).
+        The content must be the one whose SHA-256 was recorded at ingest, else
+        :class:`IntegrityError` (the stream is then cut, never completed): a blob
+        bound to that hash proves it with its last tag, any other is hashed again
+        (see :mod:`dicomvault.storage.envelope`).
         """
         if location.is_compressed_copy:
-            chunks = self._rebuild_original(location)
+            yield from _verified(self._rebuild_original(location), location.size,
+                                 location.sha256)
         else:
-            chunks = open_sealed(self._data_key(location), self.blobs.read(location.blob_name))
-        yield from _verified(chunks, location.size, location.sha256)
+            yield from self._open_blob(location, location.sha256)
+
+    def _open_blob(self, location: InstanceLocation, content_sha256: str) -> Iterator[bytes]:
+        """The blob's plaintext, opened as the content recorded as ``content_sha256``."""
+        return open_sealed(self._data_key(location), self.blobs.read(location.blob_name),
+                           content_sha256=content_sha256)
 
     def stream_stored(self, location: InstanceLocation) -> Iterator[bytes]:
         """The blob's own Part 10 bytes (the compressed copy, if there is one), verified.
@@ -584,8 +602,9 @@ class Archive:
         if not location.is_compressed_copy:
             yield from self.stream_instance(location)
             return
-        chunks = open_sealed(self._data_key(location), self.blobs.read(location.blob_name))
-        yield from _verified(chunks, location.stored_size, location.stored_sha256)
+        if location.stored_sha256 is None:
+            raise IntegrityError("a compressed instance has lost its hash")
+        yield from self._open_blob(location, location.stored_sha256)
 
     def read_stored(self, location: InstanceLocation) -> bytes:
         """The whole verified blob content (see :meth:`stream_stored`)."""
@@ -671,8 +690,7 @@ class Archive:
             writer.abort()
             raise
         try:
-            for _ in _verified(open_sealed(data_key, self.blobs.read(writer.name)),
-                               len(data), sha256):
+            for _ in open_sealed(data_key, self.blobs.read(writer.name), content_sha256=sha256):
                 pass
         except BaseException:
             self.blobs.delete(writer.name)

@@ -10,10 +10,16 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomvault.access import Door, system_context
-from dicomvault.archive import Archive, StoreFailure, StoreOutcome
+from dicomvault.archive import Archive, InstanceLocation, StoreFailure, StoreOutcome
 from dicomvault.config import DuplicatePolicy
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_study_files
-from dicomvault.errors import DuplicateInstanceError, IntegrityError, NotDicomError, NotFoundError
+from dicomvault.errors import (
+    DuplicateInstanceError,
+    IntegrityError,
+    NotDicomError,
+    NotFoundError,
+    OutOfResourcesError,
+)
 from dicomvault.index import Query, QueryLevel
 
 CTX = system_context(Door.CLI, actor="test")
@@ -144,6 +150,53 @@ def test_tampered_blob_fails_retrieve_with_an_integrity_error(archive: Archive) 
         archive.read_instance(location)
 
 
+def _blob_path(archive: Archive, blob_name: str) -> Path:
+    return archive.settings.blob_dir / blob_name[:3] / blob_name
+
+
+def test_blobs_swapped_between_instances_fail_retrieve(archive: Archive) -> None:
+    """A blob put in the place of another (same size, both genuine) is refused: retrieve
+    opens a blob only as the content its index row records (key and hash)."""
+    files = generate_study_files(series=1, per_series=2, rows=16, columns=16, seed=9)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    first, second = archive.locate(CTX, pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID)
+    a, b = _blob_path(archive, first.blob_name), _blob_path(archive, second.blob_name)
+    a_bytes, b_bytes = a.read_bytes(), b.read_bytes()
+    a.write_bytes(b_bytes)
+    b.write_bytes(a_bytes)
+    for location in (first, second):
+        with pytest.raises(IntegrityError):
+            archive.read_instance(location)
+
+
+def test_blob_without_a_content_binding_is_still_checked_against_its_hash(
+        archive: Archive) -> None:
+    """Blobs sealed before the content binding (DVB1) are hashed on retrieve instead:
+    served when they hold the recorded content, refused when they do not."""
+    from dicomvault.storage import SealingWriter
+
+    data = _file("CT_small.dcm")
+    result = archive.store_bytes(data, CTX)
+    [location] = archive.locate(CTX, result.study_instance_uid)
+    path = _blob_path(archive, location.blob_name)
+    assert path.read_bytes()[:4] == b"DVB2"
+    data_key = archive.keys.unwrap(location.kek_id, location.wrapped_key)
+
+    def reseal(content: bytes) -> None:
+        out: list[bytes] = []
+        writer = SealingWriter(data_key, out.append, bind_content=False)
+        writer.write(content)
+        writer.close()
+        path.write_bytes(b"".join(out))
+
+    reseal(data)
+    assert archive.read_instance(location) == data
+    reseal(_variant(data))  # genuine envelope, other content: only the hash can tell
+    with pytest.raises(IntegrityError):
+        archive.read_instance(location)
+
+
 def test_deleted_study_is_gone_with_its_blobs(archive: Archive) -> None:
     files = generate_study_files(series=2, per_series=2, rows=16, columns=16, seed=3)
     for f in files:
@@ -195,3 +248,77 @@ def test_record_event_appends_one_hashed_event(archive: Archive) -> None:
     assert event.details["objects"] == 3
     assert b"1.2.3.4" not in entry.data
     assert event.subjects == (archive.audit.ledger.identifiers.subject("study", "1.2.3.4"),)
+
+
+def test_locate_prepares_before_recording_the_access_and_still_records_it(
+        archive: Archive) -> None:
+    """A door may start reading while the access is recorded (``prepare``); the
+    ``instance_retrieved`` events commit before locate returns what to release."""
+    from dicomvault.ledger import EventType
+
+    files = generate_study_files(series=1, per_series=3, rows=16, columns=16, seed=5)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    study_uid = pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID
+    with archive.engine.connect() as conn:
+        before = archive.audit.ledger.tree_size(conn)
+    prepared: list[int] = []
+
+    def prepare(found: list[InstanceLocation]) -> None:
+        with archive.engine.connect() as conn:  # not recorded yet (nor committed)
+            assert archive.audit.ledger.tree_size(conn) == before
+        prepared.append(len(found))
+
+    locations = archive.locate(CTX, study_uid, prepare=prepare)
+    assert prepared == [3]
+    with archive.engine.connect() as conn:
+        entries = archive.audit.ledger.entries(conn, before, before + 3)
+    assert [e.event.type for e in entries] == [EventType.INSTANCE_RETRIEVED] * 3
+    subject = archive.audit.ledger.identifiers.subject
+    assert [e.event.subjects for e in entries] == [
+        (subject("study", loc.study_instance_uid), subject("series", loc.series_instance_uid),
+         subject("sop", loc.sop_instance_uid)) for loc in locations]
+    assert sorted(archive.read_instance(location) for location in locations) == sorted(files)
+
+
+def test_a_failed_access_record_fails_locate_after_prepare(
+        archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive.store_bytes(_file("CT_small.dcm"), CTX)
+    study_uid = pydicom.dcmread(io.BytesIO(_file("CT_small.dcm"))).StudyInstanceUID
+
+    def broken(*args: object) -> None:
+        raise OutOfResourcesError("simulated ledger failure")
+
+    monkeypatch.setattr(archive.audit, "instances_retrieved", broken)
+    prepared: list[object] = []
+    with pytest.raises(OutOfResourcesError):
+        archive.locate(CTX, study_uid, prepare=prepared.append)
+    assert len(prepared) == 1  # the door was told, and learns of the failure from locate
+
+
+def test_prefetch_starts_a_bounded_lookahead_at_once_and_keeps_the_order(
+        archive: Archive) -> None:
+    from concurrent.futures import Future
+
+    from dicomvault.codecs.retrieve import LOOKAHEAD, prefetch_instances
+
+    files = generate_study_files(series=1, per_series=LOOKAHEAD + 4, rows=16, columns=16,
+                                 seed=6)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    locations = archive.locate(CTX, pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID)
+    wanted = [(location, location.transfer_syntax_uid) for location in locations]
+    made = prefetch_instances(archive, wanted)
+    started = list(made._pending)  # submitted before anything is asked for
+    assert len(started) == LOOKAHEAD + 1
+    items = list(made)
+    assert items[: len(started)] == started
+    assert all(isinstance(item, Future) for item in items)
+    assert [item.result() for item in items] == [  # type: ignore[union-attr]
+        archive.read_instance(location) for location in locations]
+
+    stopped = prefetch_instances(archive, wanted)
+    first = next(stopped)
+    stopped.close()  # a client gone: nothing more is made
+    assert list(stopped) == []
+    assert first.result() == archive.read_instance(locations[0])  # type: ignore[union-attr]

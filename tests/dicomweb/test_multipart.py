@@ -25,6 +25,7 @@ from dicomvault.dicomweb.multipart import (
     PartStarted,
     amultipart_related_stream,
     iter_parts,
+    multipart_related_length,
     multipart_related_stream,
     parse_multipart,
 )
@@ -332,6 +333,15 @@ def test_the_writer_streams_bodies_without_joining_them() -> None:
     assert big[0] in produced and big[1] in produced
     assert produced[0] == b"--bnd\r\nContent-Type: application/dicom\r\n\r\n"
     assert produced[-1] == b"\r\n--bnd--\r\n"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["application/dicom", "a/b; transfer-syntax=1.2"]),
+                          st.binary(max_size=64)), max_size=5))
+def test_the_announced_length_is_the_length_of_the_written_body(
+        parts: list[tuple[str, bytes]]) -> None:
+    written = b"".join(multipart_related_stream(parts, "bnd"))
+    sizes = [(content_type, len(body)) for content_type, body in parts]
+    assert multipart_related_length(sizes, "bnd") == len(written)
 
 
 def test_async_writer_matches_the_sync_writer() -> None:

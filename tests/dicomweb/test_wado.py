@@ -64,6 +64,7 @@ def test_default_syntax_is_explicit_vr_little_endian(http: httpx.Client) -> None
     [(_, payload)] = _parts(response)
     served = pydicom.dcmread(io.BytesIO(payload))
     original = pydicom.dcmread(io.BytesIO(data))
+    assert response.headers["transfer-encoding"] == "chunked"  # transcoded: size unknown
     assert served.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
     assert np.array_equal(served.pixel_array, original.pixel_array)
 
@@ -86,6 +87,9 @@ def test_series_retrieve_returns_every_instance(http: httpx.Client) -> None:
     response = http.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/series/"
                         f"{ds.SeriesInstanceUID}", headers=ANY_SYNTAX)
     assert sorted(p for _, p in _parts(response)) == sorted(files)
+    # Every part is a blob as stored: the length is announced, the body is not chunked.
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert "transfer-encoding" not in response.headers
 
 
 def test_unknown_study_is_404(http: httpx.Client) -> None:

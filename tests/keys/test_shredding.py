@@ -41,7 +41,7 @@ def _restore_from_copy(keys: KeyProvider, blob_copy: Path, db_copy: Path,
             rows = conn.execute(
                 sa.select(instances.c.SOPInstanceUID, instances.c.blob_name,
                           instances.c.kek_id, instances.c.wrapped_key,
-                          instances.c.sealed_header)
+                          instances.c.sealed_header, instances.c.sha256)
                 .select_from(instances.join(series).join(studies))
                 .where(studies.c.StudyInstanceUID == study_uid)).all()
     finally:
@@ -49,10 +49,10 @@ def _restore_from_copy(keys: KeyProvider, blob_copy: Path, db_copy: Path,
     assert rows, "the copy holds the study's rows"
     store = FilesystemBlobStore(blob_copy, fsync=False)
     restored = {}
-    for sop, blob, ref, wrapped, header in rows:
+    for sop, blob, ref, wrapped, header, sha256 in rows:
         data_key = keys.unwrap(ref, bytes(wrapped))
         open_bytes(data_key, bytes(header))
-        restored[sop] = b"".join(open_sealed(data_key, store.read(blob)))
+        restored[sop] = b"".join(open_sealed(data_key, store.read(blob), content_sha256=sha256))
     return restored
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -21,12 +22,17 @@ from dicomvault.storage.envelope import (
 SEGMENT = 64
 
 
-def _seal(key: bytes, plaintext: bytes, segment: int = SEGMENT) -> bytes:
+def _seal(key: bytes, plaintext: bytes, segment: int = SEGMENT, *,
+          bind_content: bool = True) -> bytes:
     out: list[bytes] = []
-    writer = SealingWriter(key, out.append, segment_size=segment)
+    writer = SealingWriter(key, out.append, segment_size=segment, bind_content=bind_content)
     writer.write(plaintext)
     writer.close()
     return b"".join(out)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _chunks(data: bytes, size: int) -> list[bytes]:
@@ -38,12 +44,13 @@ def _chunks(data: bytes, size: int) -> list[bytes]:
 def test_round_trip_any_size_any_chunking(plaintext: bytes, chunk: int) -> None:
     key = os.urandom(32)
     blob = _seal(key, plaintext)
-    assert b"".join(open_sealed(key, _chunks(blob, chunk))) == plaintext
+    assert b"".join(open_sealed(key, _chunks(blob, chunk), content_sha256=_sha(plaintext))) \
+        == plaintext
+    unbound = _seal(key, plaintext, bind_content=False)
+    assert b"".join(open_sealed(key, _chunks(unbound, chunk))) == plaintext
 
 
 def test_writer_reports_sha256_and_size() -> None:
-    import hashlib
-
     out: list[bytes] = []
     writer = SealingWriter(os.urandom(32), out.append, segment_size=SEGMENT)
     writer.write(b"a" * 100)
@@ -62,43 +69,88 @@ def test_plaintext_does_not_appear_in_blob() -> None:
 @given(data=st.data())
 def test_any_single_byte_flip_is_refused(data: st.DataObject) -> None:
     key = os.urandom(32)
-    blob = bytearray(_seal(key, os.urandom(300)))
+    plaintext = os.urandom(300)
+    bound = data.draw(st.booleans())
+    blob = bytearray(_seal(key, plaintext, bind_content=bound))
     position = data.draw(st.integers(min_value=0, max_value=len(blob) - 1))
     blob[position] ^= data.draw(st.integers(min_value=1, max_value=255))
-    with pytest.raises(IntegrityError):
-        b"".join(open_sealed(key, [bytes(blob)]))
+    with pytest.raises(IntegrityError):  # the magic included: DVB2 <-> DVB1 is refused too
+        b"".join(open_sealed(key, [bytes(blob)], content_sha256=_sha(plaintext)))
 
 
 def test_truncation_at_a_segment_boundary_is_refused() -> None:
     key = os.urandom(32)
-    blob = _seal(key, os.urandom(SEGMENT * 3))
+    plaintext = os.urandom(SEGMENT * 3)
+    blob = _seal(key, plaintext)
     segment_len = SEGMENT + TAG_LEN
     truncated = blob[: HEADER_LEN + 2 * segment_len]
     with pytest.raises(IntegrityError):
-        b"".join(open_sealed(key, [truncated]))
+        b"".join(open_sealed(key, [truncated], content_sha256=_sha(plaintext)))
 
 
 def test_reordered_segments_are_refused() -> None:
     key = os.urandom(32)
-    blob = _seal(key, os.urandom(SEGMENT * 3))
+    plaintext = os.urandom(SEGMENT * 3)
+    blob = _seal(key, plaintext)
     seg = SEGMENT + TAG_LEN
     body = blob[HEADER_LEN:]
     swapped = blob[:HEADER_LEN] + body[seg : 2 * seg] + body[:seg] + body[2 * seg :]
     with pytest.raises(IntegrityError):
-        b"".join(open_sealed(key, [swapped]))
+        b"".join(open_sealed(key, [swapped], content_sha256=_sha(plaintext)))
 
 
 def test_appended_bytes_are_refused() -> None:
     key = os.urandom(32)
-    blob = _seal(key, os.urandom(SEGMENT * 2))
+    plaintext = os.urandom(SEGMENT * 2)
+    blob = _seal(key, plaintext)
     with pytest.raises(IntegrityError):
-        b"".join(open_sealed(key, [blob + blob[HEADER_LEN:]]))
+        b"".join(open_sealed(key, [blob + blob[HEADER_LEN:]], content_sha256=_sha(plaintext)))
 
 
 def test_wrong_key_is_refused() -> None:
     blob = _seal(os.urandom(32), b"pixels")
     with pytest.raises(IntegrityError):
-        b"".join(open_sealed(os.urandom(32), [blob]))
+        b"".join(open_sealed(os.urandom(32), [blob], content_sha256=_sha(b"pixels")))
+
+
+@pytest.mark.parametrize("size", [10, SEGMENT * 3 + 5])
+def test_a_bound_blob_opens_only_as_the_content_it_was_sealed_from(size: int) -> None:
+    key = os.urandom(32)
+    plaintext = os.urandom(size)
+    blob = _seal(key, plaintext)
+    assert blob[:4] == b"DVB2"
+    with pytest.raises(IntegrityError, match="recorded content"):
+        list(open_sealed(key, [blob]))  # no hash to open it as: refused, nothing released
+    other = _sha(plaintext + b"x")
+    released = []
+    with pytest.raises(IntegrityError):
+        for segment in open_sealed(key, [blob], content_sha256=other):
+            released.append(segment)
+    assert b"".join(released) != plaintext  # the last segment never comes out
+
+
+def test_a_blob_put_in_place_of_another_is_refused_even_under_the_same_key() -> None:
+    """What the index says (key, content hash) decides what a blob may be opened as:
+    another instance's blob is refused by its key and, were a key ever shared, by
+    the content hash its last tag is bound to."""
+    key = os.urandom(32)
+    mine, theirs = os.urandom(200), os.urandom(200)
+    their_blob = _seal(key, theirs)
+    with pytest.raises(IntegrityError):
+        b"".join(open_sealed(key, [their_blob], content_sha256=_sha(mine)))
+    with pytest.raises(IntegrityError):
+        b"".join(open_sealed(os.urandom(32), [_seal(os.urandom(32), mine)],
+                             content_sha256=_sha(mine)))
+
+
+def test_an_unbound_blob_opened_as_a_content_is_hashed_and_checked() -> None:
+    key = os.urandom(32)
+    plaintext = os.urandom(SEGMENT * 2 + 3)
+    blob = _seal(key, plaintext, bind_content=False)
+    assert blob[:4] == b"DVB1"
+    assert b"".join(open_sealed(key, [blob], content_sha256=_sha(plaintext))) == plaintext
+    with pytest.raises(IntegrityError, match="hash recorded at ingest"):
+        b"".join(open_sealed(key, [blob], content_sha256=_sha(b"something else")))
 
 
 def test_sealed_small_values_round_trip_and_detect_tampering() -> None:

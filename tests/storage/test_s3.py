@@ -102,7 +102,7 @@ def test_an_archive_on_s3_stores_only_ciphertext(s3: S3Server, tmp_path: Path) -
     assert not (tmp_path / "node" / "blobs").exists() or not any(
         (tmp_path / "node" / "blobs").rglob("*/*/*"))
     for blob in stored:
-        assert blob.startswith(b"DVB1")  # the envelope, not a Part 10 preamble
+        assert blob.startswith(b"DVB2")  # the envelope, not a Part 10 preamble
         assert b"DICM" not in blob and b"SYNTHETIC^PATIENT" not in blob
 
 

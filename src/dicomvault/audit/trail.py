@@ -118,11 +118,19 @@ class AuditTrail:
     def _per_instance(self, conn: sa.Connection, ctx: RequestContext, kind: EventType,
                       instances: Sequence[InstanceLocation],
                       extra: Callable[[InstanceLocation], Details]) -> None:
+        # A series' instances share their study and series: hash each of those once.
+        hashed: dict[tuple[str, str], str] = {}
+
+        def subject(kind: str, value: str) -> str:
+            if (kind, value) not in hashed:
+                hashed[kind, value] = self._hash.subject(kind, value)
+            return hashed[kind, value]
+
         events = [
             self._event(ctx, kind,
-                        self.subjects(study=item.study_instance_uid,
-                                      series=item.series_instance_uid,
-                                      sop=item.sop_instance_uid),
+                        [subject(STUDY, item.study_instance_uid),
+                         subject(SERIES, item.series_instance_uid),
+                         self._hash.subject(SOP, item.sop_instance_uid)],
                         {"content_sha256": item.sha256, "sop_class": item.sop_class_uid,
                          **extra(item)})
             for item in instances

@@ -66,7 +66,7 @@ def write_snapshot(store: BlobStore, keys: KeyProvider,
         writer.write(chunk)
 
     try:
-        sealer = SealingWriter(data_key, sink)
+        sealer = SealingWriter(data_key, sink, bind_content=False)  # read without a hash
         compressed = CompressingSink(sealer.write)
         summary = produce(compressed.write)
         compressed.close()
@@ -114,7 +114,8 @@ def copy_verified(keys: KeyProvider, source: BlobStore, target: BlobStore, name:
             yield chunk
 
     try:
-        _check_plaintext(open_sealed(data_key, passing_through()), envelope)
+        _check_plaintext(open_sealed(data_key, passing_through(),
+                                     content_sha256=envelope.sha256), envelope)
         writer.commit()
     except BaseException:
         writer.abort()

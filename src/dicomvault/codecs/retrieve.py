@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import os
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -66,6 +66,8 @@ def instance_as(archive: Archive, location: InstanceLocation, target: str) -> It
 PREFETCH_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Instances up to this size are made whole in a worker; larger ones stream lazily.
 WHOLE_LIMIT = 16 * 1024**2
+#: How many instances are made ahead of the one being sent (bounds memory).
+LOOKAHEAD = 2 * PREFETCH_THREADS
 
 
 def _needs_decoding(location: InstanceLocation, target: str) -> bool:
@@ -79,32 +81,66 @@ def _whole(archive: Archive, location: InstanceLocation, target: str) -> bytes:
     return b"".join(instance_as(archive, location, target))
 
 
+def prefetch_pool() -> ThreadPoolExecutor:
+    """The node's threads for :func:`prefetch_instances` (made once: starting threads per
+    request cost the event loop a thread start and its wait, per thread)."""
+    return ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="dicomvault-prefetch")
+
+
+class Prefetch:
+    """Instances being made ahead of a response, in order; see :func:`prefetch_instances`."""
+
+    def __init__(self, archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]]) -> None:
+        self._archive = archive
+        self._wanted = iter(wanted)
+        self._pending: deque[Future[bytes] | Iterator[bytes]] = deque()
+        while len(self._pending) <= LOOKAHEAD and self._submit():
+            pass
+
+    def _submit(self) -> bool:
+        wanted = next(self._wanted, None)
+        if wanted is None:
+            return False
+        location, target = wanted
+        if _needs_decoding(location, target) or location.size <= WHOLE_LIMIT:
+            self._pending.append(self._archive.prefetch_pool.submit(
+                _whole, self._archive, location, target))
+        else:
+            self._pending.append(instance_as(self._archive, location, target))
+        return True
+
+    def __iter__(self) -> Iterator[Future[bytes] | Iterator[bytes]]:
+        return self
+
+    def __next__(self) -> Future[bytes] | Iterator[bytes]:
+        if not self._pending:
+            raise StopIteration
+        item = self._pending.popleft()
+        self._submit()
+        return item
+
+    def close(self) -> None:
+        """Cancel what has not started (a client that stops reading stops the work)."""
+        for item in self._pending:
+            if isinstance(item, Future):
+                item.cancel()
+        self._pending.clear()
+        self._wanted = iter(())
+
+
 def prefetch_instances(archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]]
-                       ) -> Generator[Future[bytes] | Iterator[bytes], None, None]:
+                       ) -> Prefetch:
     """:func:`instance_as` for each (location, syntax), in order, made ahead in threads.
 
     Yields, per instance, a future of its whole bytes (instances to decode,
     and any up to :data:`WHOLE_LIMIT`) or, for a large instance sent as
-    stored, its lazy chunk iterator. At most ``2 * PREFETCH_THREADS``
-    instances are made ahead of the one being sent, so memory stays bounded
-    and a client that stops reading stops the work (closing the generator
-    cancels what has not started).
+    stored, its lazy chunk iterator. The first :data:`LOOKAHEAD` + 1 start at
+    once (a door may start them while it records the access, releasing
+    nothing before); then at most that many are made ahead of the one being
+    sent, so memory stays bounded. Close it when done: what has not started
+    is cancelled.
     """
-    lookahead = 2 * PREFETCH_THREADS
-    pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="dicomvault-prefetch")
-    pending: deque[Future[bytes] | Iterator[bytes]] = deque()
-    try:
-        for location, target in wanted:
-            if _needs_decoding(location, target) or location.size <= WHOLE_LIMIT:
-                pending.append(pool.submit(_whole, archive, location, target))
-            else:
-                pending.append(instance_as(archive, location, target))
-            if len(pending) > lookahead:
-                yield pending.popleft()
-        while pending:
-            yield pending.popleft()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    return Prefetch(archive, wanted)
 
 
 def stored_dataset(archive: Archive, location: InstanceLocation) -> Dataset:

@@ -440,6 +440,20 @@ def _closing(parts: int, boundary: bytes) -> bytes:
     return (CRLF if parts else b"") + b"--" + boundary + b"--" + CRLF
 
 
+def multipart_related_length(parts: Iterable[tuple[str, int]], boundary: str) -> int:
+    """The length of the body :func:`multipart_related_stream` frames from parts of
+    ``(content_type, body size)`` with no extra headers: the response's Content-Length
+    when every size is known beforehand (the client then reads the body as it is,
+    without chunked framing, and the server sends each part without re-framing it)."""
+    raw = boundary.encode("ascii")
+    count = 0
+    total = 0
+    for content_type, size in parts:
+        total += len(_part_head(count, raw, content_type, {})) + size
+        count += 1
+    return total + len(_closing(count, raw))
+
+
 def _spec(spec: PartSpec | AsyncPartSpec) -> tuple[str, AsyncBody, Mapping[str, str]]:
     if len(spec) == 3:
         return spec[0], spec[1], spec[2]
@@ -500,5 +514,5 @@ async def amultipart_related_stream(
 __all__ = [
     "Event", "MultipartLimits", "MultipartParser", "Part", "PartData", "PartEnded",
     "PartHeaders", "PartStarted", "amultipart_related_stream", "check_boundary", "iter_parts",
-    "multipart_related_stream", "new_boundary", "parse_multipart",
+    "multipart_related_length", "multipart_related_stream", "new_boundary", "parse_multipart",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from dicomvault.archive import Archive, InstanceLocation
 from dicomvault.codecs import can_transcode, is_native, why_not_transcodable
-from dicomvault.codecs.retrieve import frames_of, prefetch_instances
+from dicomvault.codecs.retrieve import Prefetch, frames_of, prefetch_instances
 from dicomvault.dicom.json import bulk_value, dataset_to_json
 from dicomvault.dicomweb.context import base_url, request_context
 from dicomvault.dicomweb.media import (
@@ -38,7 +38,11 @@ from dicomvault.dicomweb.media import (
     new_boundary,
     require_json_acceptable,
 )
-from dicomvault.dicomweb.multipart import amultipart_related_stream, multipart_related_stream
+from dicomvault.dicomweb.multipart import (
+    amultipart_related_stream,
+    multipart_related_length,
+    multipart_related_stream,
+)
 from dicomvault.errors import InvalidInputError, NotAcceptableError
 
 DICOM_JSON = "application/dicom+json"
@@ -49,12 +53,13 @@ def _address(request: Request) -> tuple[str, str | None, str | None]:
     return params["study"], params.get("series"), params.get("instance")
 
 
-async def _locate(request: Request) -> list[InstanceLocation]:
+async def _locate(request: Request, prepare: Callable[[list[InstanceLocation]], object]
+                  | None = None) -> list[InstanceLocation]:
     archive: Archive = request.app.state.archive
     study, series, instance = _address(request)
     ctx = request_context(request)
     return await anyio.to_thread.run_sync(
-        lambda: archive.locate(ctx, study, series, instance)
+        lambda: archive.locate(ctx, study, series, instance, prepare=prepare)
     )
 
 
@@ -79,29 +84,38 @@ async def retrieve(request: Request) -> StreamingResponse:
     """Study, series or instance as ``multipart/related; type="application/dicom"``."""
     archive: Archive = request.app.state.archive
     target = negotiate_instances(request.headers.get("accept"))
-    locations = await _locate(request)
-    served = [(location, _served_syntax(target, location)) for location in locations]
+    early: list[Prefetch] = []
 
-    def check() -> None:
-        for location, syntax in served:
-            source = location.transfer_syntax_uid
-            if syntax in (source, location.blob_transfer_syntax_uid):
-                continue
-            if not can_transcode(source, syntax):
-                raise NotAcceptableError(
-                    f"an instance stored as {source} cannot be served as {syntax}")
-            if not is_native(syntax):  # the pixels must suit the encoder: read the header
-                reason = why_not_transcodable(archive.read_header(location), source, syntax)
-                if reason is not None:
-                    raise NotAcceptableError(reason)
+    def read_ahead(found: list[InstanceLocation]) -> None:
+        """Start decrypting blobs sent as stored while the access is being recorded
+        (nothing is released before it commits); anything to transcode waits for the
+        checks below."""
+        wanted = [(location, _served_syntax(target, location)) for location in found]
+        if all(_size_as_stored(location, syntax) is not None for location, syntax in wanted):
+            early.append(prefetch_instances(archive, wanted))
 
-    await anyio.to_thread.run_sync(check)
+    try:
+        locations = await _locate(request, prepare=read_ahead)
+        served = [(location, _served_syntax(target, location)) for location in locations]
+        await anyio.to_thread.run_sync(_check_servable, archive, served)
+    except BaseException:
+        for made in early:
+            made.close()
+        raise
+
     boundary = new_boundary()
+    part_types = [f"application/dicom; transfer-syntax={syntax}" for _, syntax in served]
+    sizes = [size for location, syntax in served
+             if (size := _size_as_stored(location, syntax)) is not None]
+    headers = None
+    if len(sizes) == len(served):  # else chunked: a part's size is known once it is made
+        length = multipart_related_length(zip(part_types, sizes, strict=True), boundary)
+        headers = {"Content-Length": str(length)}
 
     async def parts() -> AsyncIterator[tuple[str, bytes | AsyncIterator[bytes]]]:
-        made = prefetch_instances(archive, served)
+        made = early[0] if early else prefetch_instances(archive, served)
         try:
-            for (_, syntax), item in zip(served, made, strict=True):
+            for part_type, item in zip(part_types, made, strict=True):
                 # Awaiting the prefetch future directly: no worker thread per part just to
                 # block on it (that hop was about a tenth of a retrieve's Python time).
                 body: bytes | AsyncIterator[bytes]
@@ -109,14 +123,40 @@ async def retrieve(request: Request) -> StreamingResponse:
                     body = await asyncio.wrap_future(item)
                 else:
                     body = _chunks_of(item)
-                yield f"application/dicom; transfer-syntax={syntax}", body
+                yield part_type, body
         finally:
             made.close()
 
     return StreamingResponse(
         amultipart_related_stream(parts(), boundary),
+        headers=headers,
         media_type=multipart_content_type("application/dicom", boundary),
     )
+
+
+def _check_servable(archive: Archive, served: list[tuple[InstanceLocation, str]]) -> None:
+    """NotAcceptableError unless every instance can be served in its chosen syntax."""
+    for location, syntax in served:
+        source = location.transfer_syntax_uid
+        if syntax in (source, location.blob_transfer_syntax_uid):
+            continue
+        if not can_transcode(source, syntax):
+            raise NotAcceptableError(
+                f"an instance stored as {source} cannot be served as {syntax}")
+        if not is_native(syntax):  # the pixels must suit the encoder: read the header
+            reason = why_not_transcodable(archive.read_header(location), source, syntax)
+            if reason is not None:
+                raise NotAcceptableError(reason)
+
+
+def _size_as_stored(location: InstanceLocation, syntax: str) -> int | None:
+    """The size of the part when it is the blob's content as it is (else unknown before
+    it is made: a rebuilt original or a transcoded instance)."""
+    if syntax == location.transfer_syntax_uid and not location.is_compressed_copy:
+        return location.size
+    if location.is_compressed_copy and syntax == location.blob_transfer_syntax_uid:
+        return location.stored_size
+    return None
 
 
 async def _chunks_of(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:

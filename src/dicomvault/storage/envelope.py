@@ -2,11 +2,21 @@
 
 A blob is ``header || segment_0 || ... || segment_n`` where
 
-* ``header`` = ``b"DVB1"`` + segment size (uint32 BE) + 7-byte random nonce
-  prefix (15 bytes), bound to every segment as associated data;
+* ``header`` = ``b"DVB2"`` (or ``b"DVB1"``, see below) + segment size
+  (uint32 BE) + 7-byte random nonce prefix (15 bytes), bound to every
+  segment as associated data;
 * each segment is the AES-256-GCM encryption of up to ``segment size`` bytes
   of plaintext (ciphertext + 16-byte tag) under the nonce
-  ``prefix || segment index (uint32 BE) || last flag (0x00/0x01)``.
+  ``prefix || segment index (uint32 BE) || last flag (0x00/0x01)``;
+* in a ``DVB2`` blob the last segment's associated data is also bound to the
+  SHA-256 of the whole plaintext (``header || digest``): the digest the
+  writer computed of exactly what it sealed, which the index records. The
+  blob is therefore opened only *as* that content (:func:`open_sealed` with
+  ``content_sha256``): if the index row points at any other blob, or the
+  row's hash is not the blob's, the last tag fails, without hashing the
+  plaintext again. ``DVB1`` blobs (written before, and backup snapshots)
+  have no such binding; opening one as a given content hashes it instead.
+  See ``docs/security.md`` ("Integrity of stored images").
 
 This is the "STREAM" construction (Hoang, Reyhanitabar, Rogaway, Vizár 2015,
 as used by Tink's streaming AEAD): objects of any size are sealed and opened
@@ -34,7 +44,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dicomvault.errors import IntegrityError
 
-MAGIC = b"DVB1"
+MAGIC = b"DVB2"  # the last segment is bound to the content's SHA-256
+MAGIC_UNBOUND = b"DVB1"
 HEADER_LEN = 15
 TAG_LEN = 16
 DEFAULT_SEGMENT_SIZE = 1024 * 1024
@@ -54,7 +65,10 @@ class SealingWriter:
     """Encrypts a plaintext stream into a blob, segment by segment.
 
     ``sink`` receives ciphertext chunks as they are produced. The writer also
-    computes the plaintext's SHA-256 and size, which the index records.
+    computes the plaintext's SHA-256 and size, which the index records, and
+    binds the last segment to that SHA-256 (a ``DVB2`` blob) unless
+    ``bind_content`` is false (a ``DVB1`` blob, for objects whose readers do
+    not know the plaintext's hash: backup snapshots).
     """
 
     def __init__(
@@ -62,12 +76,15 @@ class SealingWriter:
         data_key: bytes,
         sink: Callable[[bytes], object],
         segment_size: int = DEFAULT_SEGMENT_SIZE,
+        *,
+        bind_content: bool = True,
     ) -> None:
         self._aead = _subkey(data_key, b"dicomvault blob v1")
         self._sink = sink
         self._segment_size = segment_size
         self._prefix = secrets.token_bytes(7)
-        self._header = MAGIC + struct.pack(">I", segment_size) + self._prefix
+        magic = MAGIC if bind_content else MAGIC_UNBOUND
+        self._header = magic + struct.pack(">I", segment_size) + self._prefix
         self._buffer = bytearray()
         self._index = 0
         self._hash = hashlib.sha256()
@@ -94,15 +111,24 @@ class SealingWriter:
 
     def _emit(self, segment: bytes | bytearray, *, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)
-        self._sink(self._aead.encrypt(nonce, segment, self._header))
+        aad = self._header
+        if last and self._header[:4] == MAGIC:
+            aad += self._hash.digest()
+        self._sink(self._aead.encrypt(nonce, segment, aad))
         self._index += 1
 
 
-def open_sealed(data_key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
+def open_sealed(data_key: bytes, chunks: Iterable[bytes], *,
+                content_sha256: str | None = None) -> Iterator[bytes]:
     """Yield authenticated plaintext segments of a blob given its ciphertext chunks.
 
     Raises :class:`IntegrityError` as soon as a segment fails its tag, the blob is
     truncated (no final segment) or has bytes after its final segment.
+
+    ``content_sha256`` (hex), when given, is the SHA-256 the plaintext must have
+    (the index's record of the object): a ``DVB2`` blob's last tag checks it, a
+    ``DVB1`` blob is hashed and checked at the end; either way the last segment
+    is yielded only if it matches. A ``DVB2`` blob can only be opened with it.
 
     Segments are decrypted from views of the chunks as they arrive: ciphertext is
     copied only when a segment straddles two chunks (a retrieve is otherwise
@@ -111,6 +137,8 @@ def open_sealed(data_key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
     aead = _subkey(data_key, b"dicomvault blob v1")
     pending = memoryview(b"")  # received, not yet decrypted (a view while unsplit)
     header: bytes | None = None
+    final_aad = b""
+    digest: hashlib._Hash | None = None
     segment_len = 0
     prefix = b""
     index = 0
@@ -121,19 +149,40 @@ def open_sealed(data_key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
                 continue
             header = bytes(pending[:HEADER_LEN])
             pending = pending[HEADER_LEN:]
-            if header[:4] != MAGIC:
-                raise IntegrityError("stored object is not a dicomvault sealed blob")
+            final_aad, digest = _final_binding(header, content_sha256)
             (segment_size,) = struct.unpack(">I", header[4:8])
             segment_len = segment_size + TAG_LEN
             prefix = header[8:]
         # Keep at least one full segment back: only at the end do we know which is last.
         while len(pending) > segment_len:
-            yield _decrypt(aead, prefix, index, pending[:segment_len], header, last=False)
+            segment = _decrypt(aead, prefix, index, pending[:segment_len], header, last=False)
+            if digest is not None:
+                digest.update(segment)
+            yield segment
             pending = pending[segment_len:]
             index += 1
     if header is None:
         raise IntegrityError("stored object is truncated (no envelope header)")
-    yield _decrypt(aead, prefix, index, pending, header, last=True)
+    segment = _decrypt(aead, prefix, index, pending, final_aad, last=True)
+    if digest is not None:
+        digest.update(segment)
+        if digest.hexdigest() != content_sha256:
+            raise IntegrityError("stored object does not match the hash recorded at ingest")
+    yield segment
+
+
+def _final_binding(header: bytes, content_sha256: str | None
+                   ) -> tuple[bytes, hashlib._Hash | None]:
+    """The last segment's associated data, and the hash to compute if the blob's
+    format does not bind the content (``DVB1`` opened as a given content)."""
+    magic = header[:4]
+    if magic == MAGIC:
+        if content_sha256 is None:
+            raise IntegrityError("a content-bound blob is opened only as its recorded content")
+        return header + bytes.fromhex(content_sha256), None
+    if magic == MAGIC_UNBOUND:
+        return header, None if content_sha256 is None else hashlib.sha256()
+    raise IntegrityError("stored object is not a dicomvault sealed blob")
 
 
 def _decrypt(
