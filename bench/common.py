@@ -174,6 +174,12 @@ def stow_body(files: Sequence[bytes]) -> tuple[bytes, str]:
     return b"".join(parts), content_type
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process ``pid`` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
