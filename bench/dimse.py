@@ -170,8 +170,8 @@ def _round(tree: Path, instances: int) -> dict[str, float]:
     return result
 
 
-def _compare(before: Path, rounds: int, instances: int) -> None:
-    trees = {"before": before.resolve(), "after": REPO}
+def _compare(before: Path, after: Path, rounds: int, instances: int) -> None:
+    trees = {"before": before.resolve(), "after": after.resolve()}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for number in range(rounds):
         for name, tree in trees.items():
@@ -192,12 +192,13 @@ def main() -> None:
     parser.add_argument("--skip-orthanc", action="store_true")
     parser.add_argument("--before", type=Path,
                         help="A/B against the src/ of this tree (dicomvault only)")
+    parser.add_argument("--after", type=Path, default=REPO, help="the other tree of the A/B")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the A/B")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.before is not None:
         print_command()
-        _compare(args.before, args.rounds, args.instances)
+        _compare(args.before, args.after, args.rounds, args.instances)
         return
     with tempfile.TemporaryDirectory(prefix="dv-bench-dimse-") as tmp:
         one, four, megabytes, count = _files(Path(tmp), args.instances)
