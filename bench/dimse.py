@@ -14,15 +14,25 @@ median and p95 of 50 queries). Prints instances/s, MB/s and the ratios
 dicomvault/Orthanc the issue's targets are stated in (>= 1.5 over one
 association, >= 2 over four). Every figure is the median of ``--runs`` runs.
 
+For dicomvault it also prints the server's CPU time per stored instance
+(``/proc/<pid>/stat``, all threads), the figure that moves least with the load
+of a shared machine. ``--before TREE`` runs an interleaved A/B instead: each
+round a fresh node from TREE's ``src`` and one from this checkout's, in turn,
+medians of the rounds (like ``bench/compare.py`` for the HTTP doors).
+
     python -m bench.dimse
     python -m bench.dimse --runs 1 --instances 200 --skip-orthanc
+    mkdir /tmp/before && git archive main src | tar -x -C /tmp/before
+    python -m bench.dimse --before /tmp/before --rounds 3 --instances 300
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +43,16 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
-from bench.common import RunningServer, dicomvault_node, median, orthanc_peer, p95, print_command
+from bench.common import (
+    REPO,
+    RunningServer,
+    dicomvault_node,
+    median,
+    orthanc_peer,
+    p95,
+    print_command,
+    server_cpu,
+)
 from bench.ingest import make_dataset
 from dicomvault.dimse.session import set_no_delay
 
@@ -101,23 +120,69 @@ Peer = Callable[[], AbstractContextManager[RunningServer]]
 def _measure(name: str, peer: Peer, ae_title: str, one: list[Path], four: list[Path],
              megabytes: float, count: int, runs: int) -> dict[str, float]:
     rates: dict[str, list[float]] = {"1": [], "4": []}
+    cpu: dict[str, list[float]] = {"1": [], "4": []}
     finds: list[float] = []
     for _ in range(runs):
         for label, directories in (("1", one), ("4", four)):
             with peer() as server:
                 _wait_for_dimse(server.dicom_port, ae_title)
+                start = server_cpu(server.process.pid)
                 seconds = _send(server.dicom_port, ae_title, directories)
+                cpu[label].append((server_cpu(server.process.pid) - start) / count * 1000)
                 rates[label].append(count / seconds)
                 if label == "1":
                     finds.extend(_find_latency(server.dicom_port, ae_title))
-    result = {"1": median(rates["1"]), "4": median(rates["4"])}
+    result = {label: median(rates[label]) for label in rates}
+    result.update({f"cpu{label}": median(cpu[label]) for label in cpu})
+    result["find_ms"] = median(finds) * 1000
     per_mb = megabytes / count
     for label in ("1", "4"):
         print(f"{name:<24} C-STORE {label} association(s): {result[label]:7.1f} inst/s "
-              f"{result[label] * per_mb:7.1f} MB/s")
+              f"{result[label] * per_mb:7.1f} MB/s  server CPU {result['cpu' + label]:5.2f} ms"
+              " an instance")
     print(f"{name:<24} C-FIND STUDY latency: median {median(finds) * 1000:.1f} ms, "
           f"p95 {p95(finds) * 1000:.1f} ms")
     return result
+
+
+def _files(root: Path, instances: int) -> tuple[list[Path], list[Path], float, int]:
+    """The benchmark's files: all in one directory, and dealt out over four."""
+    data = make_dataset(instances)
+    one = [root / "all"]
+    four = [root / f"part{i}" for i in range(4)]
+    for directory in (*one, *four):
+        directory.mkdir()
+    for index, blob in enumerate(data.files):
+        (one[0] / f"{index:05d}.dcm").write_bytes(blob)
+        (four[index % 4] / f"{index:05d}.dcm").write_bytes(blob)
+    return one, four, data.megabytes, len(data.files)
+
+
+def _round(tree: Path, instances: int) -> dict[str, float]:
+    """One run on a fresh node from ``tree``'s src, in a subprocess importing it."""
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'src'}{os.pathsep}{REPO}"}
+    done = subprocess.run([sys.executable, "-m", "bench.dimse", "--measure", "--skip-orthanc",
+                           "--instances", str(instances)], env=env, cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"round on {tree} failed: {done.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _compare(before: Path, after: Path, rounds: int, instances: int) -> None:
+    trees = {"before": before.resolve(), "after": after.resolve()}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for number in range(rounds):
+        for name, tree in trees.items():
+            results[name].append(_round(tree, instances))
+            print(f"  round {number + 1} {name}: {results[name][-1]}", flush=True)
+    print()
+    for name, runs in results.items():
+        medians = {key: median([run[key] for run in runs]) for key in runs[0]}
+        print(f"{name:7} inst/s 1 assoc {medians['1']:.1f}, 4 assoc {medians['4']:.1f}; "
+              f"server CPU ms/instance 1 assoc {medians['cpu1']:.2f}, 4 assoc "
+              f"{medians['cpu4']:.2f}; C-FIND median {medians['find_ms']:.1f} ms")
 
 
 def main() -> None:
@@ -125,24 +190,28 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=500)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--skip-orthanc", action="store_true")
+    parser.add_argument("--before", type=Path,
+                        help="A/B against the src/ of this tree (dicomvault only)")
+    parser.add_argument("--after", type=Path, default=REPO, help="the other tree of the A/B")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the A/B")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = make_dataset(args.instances)
+    if args.before is not None:
+        print_command()
+        _compare(args.before, args.after, args.rounds, args.instances)
+        return
     with tempfile.TemporaryDirectory(prefix="dv-bench-dimse-") as tmp:
-        root = Path(tmp)
-        one = [root / "all"]
-        four = [root / f"part{i}" for i in range(4)]
-        for directory in (*one, *four):
-            directory.mkdir()
-        for index, blob in enumerate(data.files):
-            (one[0] / f"{index:05d}.dcm").write_bytes(blob)
-            (four[index % 4] / f"{index:05d}.dcm").write_bytes(blob)
-        count = len(data.files)
-        print(f"{count} instances, {data.megabytes:.0f} MB; storescu with TCP_NODELAY=1")
+        one, four, megabytes, count = _files(Path(tmp), args.instances)
+        if not args.measure:
+            print(f"{count} instances, {megabytes:.0f} MB; storescu with TCP_NODELAY=1")
         ours = _measure("dicomvault (SQLite)", lambda: dicomvault_node(dimse=True),
-                        "DICOMVAULT", one, four, data.megabytes, count, args.runs)
+                        "DICOMVAULT", one, four, megabytes, count, args.runs)
+        if args.measure:
+            print(json.dumps(ours))
+            return
         if not args.skip_orthanc:
             theirs = _measure("Orthanc 1.10", orthanc_peer, "ORTHANC", one, four,
-                              data.megabytes, count, args.runs)
+                              megabytes, count, args.runs)
             print(f"ratio dicomvault/Orthanc: 1 association {ours['1'] / theirs['1']:.2f} "
                   f"(target >= 1.5), 4 associations {ours['4'] / theirs['4']:.2f} "
                   f"(target >= 2)")

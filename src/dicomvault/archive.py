@@ -8,7 +8,8 @@ Order of a store (ARCHITECTURE.md "Ingest, step by step"):
 
 1. :meth:`Archive.begin_upload` streams the bytes into a sealed (AES-256-GCM)
    blob under a random name while keeping the header;
-2. ``upload.finish()`` validates the header and makes the blob durable;
+2. ``upload.finish()`` validates the header and makes the blob durable (or, for
+   DIMSE, starts making it durable in the background; step 3 waits for it);
 3. :meth:`Archive.commit` indexes a batch of staged instances and appends
    their ledger events in ONE database transaction, applying the duplicate
    policy. Only when it returns is anything acknowledged. If the transaction
@@ -376,13 +377,13 @@ class Archive:
                 failures.append(_failure(item, StudyMismatchError(
                     "instance belongs to another study than the one in the request URL"
                 )))
-                self.blobs.delete(item.stored.blob_name)
+                self._discard([item])
             elif not principal.scope.allows(study.InstitutionName,
                                             study.InstitutionalDepartmentName,
                                             study.ReferringPhysicianName):
                 failures.append(_failure(item, PermissionDeniedError(
                     "this account may not store studies outside its scope")))
-                self.blobs.delete(item.stored.blob_name)
+                self._discard([item])
             else:
                 accepted.append(item)
         obsolete_blobs: list[str] = []
@@ -403,6 +404,10 @@ class Archive:
                         if old is not None:
                             obsolete_blobs.append(old.blob_name)
                 self.audit.instances_stored(conn, ctx, to_insert, replaced)
+                # Blobs committing in the background (DIMSE) were flushing to disk while
+                # the statements above ran; none is indexed before it is durable.
+                for item in to_insert:
+                    item.wait_durable()
         except DicomVaultError:
             self._discard(accepted)
             raise
@@ -426,7 +431,7 @@ class Archive:
             if item.parsed.study.StudyInstanceUID in bad:
                 failures.append(_failure(item, OutOfResourcesError(
                     "the study's key changed while storing (deleted or rotated); retry")))
-                self.blobs.delete(item.stored.blob_name)
+                self._discard([item])
             else:
                 kept.append(item)
         return kept
@@ -475,6 +480,10 @@ class Archive:
 
     def _discard(self, staged: Sequence[StagedInstance]) -> None:
         for item in staged:
+            try:
+                item.wait_durable()  # a background commit must not publish it after the delete
+            except DicomVaultError:
+                continue  # the failed commit left nothing
             self.blobs.delete(item.stored.blob_name)
 
     def record_event(self, ctx: RequestContext, kind: EventType, *,

@@ -51,7 +51,9 @@ class GroupCommitter:
         upload = self._archive.begin_upload()
         try:
             upload.write(data)
-            staged = upload.finish()
+            # The blob flushes while the header is parsed and the index statements run;
+            # Archive.commit waits for it before its transaction commits.
+            staged = upload.finish(in_background=True)
         except BaseException:
             upload.abort()
             raise

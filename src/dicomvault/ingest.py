@@ -10,11 +10,21 @@ and a multi-gigabyte instance is never held whole in memory; the first
 blob durably (fsync + rename) and returns a :class:`StagedInstance`. Any
 failure aborts the staged blob, so a refused instance leaves nothing behind.
 The Archive service then indexes staged instances in one transaction.
+
+``finish(in_background=True)`` (one instance at a time, as a DIMSE association
+sends them) starts the blob's commit in a worker thread as soon as the last
+byte is written, so that the disk flushes while this thread parses the header
+and runs the index statements: :meth:`StagedInstance.wait_durable` blocks until
+it is done, and :meth:`dicomvault.archive.Archive.commit` calls it before its
+transaction commits, so nothing is indexed, and nothing acknowledged, before
+its blob is durable. A refused instance waits for its commit and then deletes
+the blob.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from dicomvault.dicom.header import ParsedHeader, parse_incoming
 from dicomvault.dicom.pixel_hash import PixelDataHasher, file_pixel_sha256, hasher_after_header
@@ -25,6 +35,8 @@ from dicomvault.storage import BlobStore, SealingWriter, new_blob_name, seal_byt
 
 _TAIL_BYTES = 16
 DEFAULT_BUFFER_LIMIT = 64 * 1024 * 1024
+#: Where background blob commits run: their threads wait on the disk (fsync), not the GIL.
+_COMMITS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicomvault-blob-commit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,14 @@ class StagedInstance:
     stored: StoredObject
     #: SHA-256 of the Pixel Data value (:mod:`dicomvault.dicom.pixel_hash`), if any.
     pixel_sha256: str | None = None
+    #: The blob's commit, when it runs in the background (``finish(in_background=True)``).
+    durable: Future[None] | None = field(default=None, compare=False, repr=False)
+
+    def wait_durable(self) -> None:
+        """Return once the blob is committed; raise the blob store's error if it failed
+        (:class:`~dicomvault.errors.OutOfResourcesError`: nothing of it is left)."""
+        if self.durable is not None:
+            self.durable.result()
 
     @property
     def sop_instance_uid(self) -> str:
@@ -66,8 +86,10 @@ class InstanceUpload:
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
     ) -> None:
         self._keys = keys
+        self._blobs = blobs
         self._data_key = new_data_key()
         self._writer = blobs.begin(new_blob_name())
+        self._committing: Future[None] | None = None
         self._sealer = SealingWriter(self._data_key, self._writer.write)
         self._max_bytes = max_bytes
         self._buffer_limit = buffer_limit
@@ -104,10 +126,17 @@ class InstanceUpload:
             self.abort()
             raise
 
-    def finish(self) -> StagedInstance:
-        """Validate and make durable; aborts (nothing left behind) on any failure."""
+    def finish(self, *, in_background: bool = False) -> StagedInstance:
+        """Validate and make durable; aborts (nothing left behind) on any failure.
+
+        ``in_background``: start the blob's commit at once in a worker thread and
+        return without waiting for it (see the module docstring); the result must go
+        to :meth:`~dicomvault.archive.Archive.commit`, which waits for it.
+        """
         try:
             sha256 = self._sealer.close()
+            if in_background and not self._writer.commit_uses_index:
+                self._committing = _COMMITS.submit(self._writer.commit)
             total = self._sealer.size
             if len(self._prefix) < total and total > self._buffer_limit:
                 parsed = self._parse_large(total)
@@ -127,12 +156,14 @@ class InstanceUpload:
                 wrapped_key=wrapped.wrapped,
                 sealed_header=seal_bytes(self._data_key, parsed.header_bytes),
             )
-            self._writer.commit()
+            if self._committing is None:
+                self._writer.commit()
         except BaseException:
             self.abort()
             raise
         self._done = True
-        return StagedInstance(parsed=parsed, stored=stored, pixel_sha256=pixel_sha256)
+        return StagedInstance(parsed=parsed, stored=stored, pixel_sha256=pixel_sha256,
+                              durable=self._committing)
 
     def _parse_large(self, total: int) -> ParsedHeader:
         parsed = parse_incoming(bytes(self._prefix), total, self._tail)
@@ -143,9 +174,17 @@ class InstanceUpload:
         return parsed
 
     def abort(self) -> None:
-        if not self._done:
+        if self._done:
+            return
+        self._done = True
+        if self._committing is None:
             self._writer.abort()
-            self._done = True
+            return
+        try:  # a background commit may already have published the blob: remove it after
+            self._committing.result()
+        except DicomVaultError:
+            return  # the failed commit left nothing
+        self._blobs.delete(self._writer.name)
 
     @property
     def blob_name(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, select
+from sqlalchemy import Column, ColumnElement, Select, bindparam, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from dicomvault.index.schema import instances, series, studies
@@ -140,6 +140,12 @@ def existing_sop_instance_uids(conn: Connection, sop_uids: Iterable[str]) -> set
     return set(conn.execute(statement).scalars())
 
 
+# Built once (every store runs it).
+_CONTENT_HASHES = select(
+    instances.c.SOPInstanceUID, instances.c.SOPClassUID, instances.c.sha256
+).where(instances.c.SOPInstanceUID.in_(bindparam("uids", expanding=True)))
+
+
 def existing_content_hashes(
     conn: Connection, sop_uids: Iterable[str]
 ) -> dict[str, tuple[str, str]]:
@@ -151,7 +157,5 @@ def existing_content_hashes(
     wanted = set(sop_uids)
     if not wanted:
         return {}
-    statement = select(
-        instances.c.SOPInstanceUID, instances.c.SOPClassUID, instances.c.sha256
-    ).where(instances.c.SOPInstanceUID.in_(wanted))
-    return {row[0]: (row[1], row[2]) for row in conn.execute(statement)}
+    rows = conn.execute(_CONTENT_HASHES, {"uids": list(wanted)})
+    return {row[0]: (row[1], row[2]) for row in rows}

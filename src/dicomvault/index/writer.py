@@ -3,23 +3,34 @@
 All functions run inside the caller's transaction (the Archive service owns
 the boundary, ARCHITECTURE.md "Ingest"): nothing here commits.
 
-A batch costs a handful of statements whatever its size: patients, studies
-and series are looked up with one SELECT each, the missing ones created with
-one ``INSERT ... ON CONFLICT DO NOTHING`` and looked up again, instances go in
-with one executemany, and the computed attributes are recounted once per
-touched series, study and patient:
+A batch costs a handful of statements whatever its size, each built once
+(building and cache-keying a statement costs more than running it): patients,
+studies and series are looked up with one SELECT each, the missing ones
+created with one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (which names
+the rows this transaction really created), instances go in with one
+executemany, and the computed attributes of the touched series, studies and
+patients are kept:
 
 * NumberOfSeriesRelatedInstances, NumberOfStudyRelatedSeries/Instances,
   NumberOfPatientRelatedStudies/Series/Instances (PS3.4 C.3.2-C.3.4),
 * ModalitiesInStudy: the distinct Modality values of the study's series,
   sorted and joined with ``\\``.
 
+An insert adds to the counters (``n = n + :added``: the instances it inserted,
+the series and studies its own INSERTs created) instead of recounting them,
+and recomputes ModalitiesInStudy only for a study that gained a series or
+whose series got their Modality filled; a replace or delete (rarer, and able
+to empty a level) recounts everything it touched from the rows themselves.
+A failed insert (a duplicate SOP Instance UID) rolls the whole transaction
+back, counters included.
+
 Concurrency: ``ON CONFLICT DO NOTHING`` makes two transactions creating the
-same patient, study or series at once both succeed with one row. On
-PostgreSQL the patient rows of a batch are then locked (``SELECT ... FOR
-UPDATE``, in primary-key order so writers cannot deadlock on them), so writers
-of the same patient take turns and each recount sees the committed work of
-the previous one. SQLite has a single writer anyway (see
+same patient, study or series at once both succeed with one row; only the
+one whose INSERT returned the row counts it as new. On PostgreSQL the patient
+rows of a batch are then locked (``SELECT ... FOR UPDATE``, in primary-key
+order so writers cannot deadlock on them), so writers of the same patient
+take turns, and each ``n = n + :added`` reads the committed work of the
+previous one. SQLite has a single writer anyway (see
 :func:`dicomvault.index.database.write_transaction`).
 
 Attribute updates: the latest non-empty patient demographics win (a later
@@ -35,10 +46,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.sql.dml import Insert
 
 from dicomvault.errors import DuplicateInstanceError, InvalidInputError
 from dicomvault.index.lookup import (
@@ -73,6 +85,17 @@ class _Touched:
         self.patients |= other.patients
 
 
+@dataclass
+class _Upserted:
+    """Rows found or created by one upsert: pk by natural key, and which pks changed."""
+
+    pks: dict[Any, int]
+    #: Rows this transaction's INSERT created.
+    created: set[int] = field(default_factory=set)
+    #: Rows that existed and had empty columns filled.
+    filled: set[int] = field(default_factory=set)
+
+
 def _with_norms(values: dict[str, Any]) -> dict[str, Any]:
     for name, norm in _NORMALISED.items():
         if name in values:
@@ -84,13 +107,74 @@ def _is_empty(value: object) -> bool:
     return value is None or value == ""
 
 
+# Built once: constructing and cache-keying a statement costs more than running it.
+_PATIENTS_BY_KEY = (
+    select(patients)
+    .where(tuple_(patients.c.PatientID, patients.c.IssuerOfPatientID)
+           .in_(bindparam("keys", expanding=True)))
+    .order_by(patients.c.pk)
+    .with_for_update()
+)
+_BY_UID = {
+    table.name: select(table).where(table.c[uid].in_(bindparam("uids", expanding=True)))
+    for table, uid in ((studies, "StudyInstanceUID"), (series, "SeriesInstanceUID"))
+}
+_INSERT_INSTANCES = instances.insert()
+_ADD_TO_SERIES = (
+    update(series)
+    .where(series.c.pk == bindparam("b_pk"))
+    .values(NumberOfSeriesRelatedInstances=series.c.NumberOfSeriesRelatedInstances
+            + bindparam("b_instances"))
+)
+_ADD_TO_STUDIES = (
+    update(studies)
+    .where(studies.c.pk == bindparam("b_pk"))
+    .values(
+        NumberOfStudyRelatedSeries=studies.c.NumberOfStudyRelatedSeries + bindparam("b_series"),
+        NumberOfStudyRelatedInstances=studies.c.NumberOfStudyRelatedInstances
+        + bindparam("b_instances"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_ADD_TO_PATIENTS = (
+    update(patients)
+    .where(patients.c.pk == bindparam("b_pk"))
+    .values(
+        NumberOfPatientRelatedStudies=patients.c.NumberOfPatientRelatedStudies
+        + bindparam("b_studies"),
+        NumberOfPatientRelatedSeries=patients.c.NumberOfPatientRelatedSeries
+        + bindparam("b_series"),
+        NumberOfPatientRelatedInstances=patients.c.NumberOfPatientRelatedInstances
+        + bindparam("b_instances"),
+    )
+)
+_CREATING: dict[tuple[str, str], Insert] = {}
+
+
+def _creating(dialect: str, table: Table, keys: Sequence[str]) -> Insert:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING pk, keys, in ``dialect``."""
+    statement = _CREATING.get((dialect, table.name))
+    if statement is None:
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c.pk, *(table.c[k] for k in keys))
+        )
+        _CREATING[(dialect, table.name)] = statement
+    return statement
+
+
 def _insert_ignoring_conflicts(
     conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING, in the connection's dialect."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    conn.execute(statement, rows)
+) -> dict[Any, int]:
+    """Insert ``rows`` unless their ``keys`` exist; the pks of the rows really inserted,
+    by key (one column: its value; several: a tuple)."""
+    statement = _creating(conn.dialect.name, table, keys)
+    created = conn.execute(statement, rows).all()
+    if len(keys) == 1:
+        return {row[1]: row[0] for row in created}
+    return {tuple(row[1:]): row[0] for row in created}
 
 
 def _patient_key(record: InstanceRecord) -> _PatientKey:
@@ -99,16 +183,11 @@ def _patient_key(record: InstanceRecord) -> _PatientKey:
 
 def _patient_rows(conn: Connection, keys: Collection[_PatientKey]) -> dict[_PatientKey, Any]:
     """Select (and on PostgreSQL lock, in pk order) the patients with these keys."""
-    pairs = [
-        and_(patients.c.PatientID == pid, patients.c.IssuerOfPatientID == issuer)
-        for pid, issuer in keys
-    ]
-    statement = select(patients).where(or_(*pairs)).order_by(patients.c.pk).with_for_update()
-    rows = conn.execute(statement).all()
+    rows = conn.execute(_PATIENTS_BY_KEY, {"keys": list(keys)}).all()
     return {(row.PatientID, row.IssuerOfPatientID): row for row in rows}
 
 
-def _upsert_patients(conn: Connection, records: Sequence[InstanceRecord]) -> dict[_PatientKey, int]:
+def _upsert_patients(conn: Connection, records: Sequence[InstanceRecord]) -> _Upserted:
     latest: dict[_PatientKey, dict[str, str]] = {}
     for record in records:
         demographics = latest.setdefault(_patient_key(record), {})
@@ -118,6 +197,7 @@ def _upsert_patients(conn: Connection, records: Sequence[InstanceRecord]) -> dic
                 demographics[name] = value
     found = _patient_rows(conn, latest)
     missing = sorted(set(latest) - set(found))
+    created: dict[Any, int] = {}
     if missing:
         new_rows = [
             _with_norms(
@@ -132,14 +212,16 @@ def _upsert_patients(conn: Connection, records: Sequence[InstanceRecord]) -> dic
             )
             for pid, issuer in missing
         ]
-        _insert_ignoring_conflicts(conn, patients, new_rows, ("PatientID", "IssuerOfPatientID"))
+        created = _insert_ignoring_conflicts(
+            conn, patients, new_rows, ("PatientID", "IssuerOfPatientID"))
+        # Lock them too (PostgreSQL), and find those another transaction created meanwhile.
         found.update(_patient_rows(conn, missing))
     for key, row in found.items():
         changes = {n: v for n, v in latest[key].items() if getattr(row, n) != v}
-        if changes:
+        if changes and key not in created:
             statement = update(patients).where(patients.c.pk == row.pk)
             conn.execute(statement.values(_with_norms(changes)))
-    return {key: row.pk for key, row in found.items()}
+    return _Upserted({key: row.pk for key, row in found.items()}, set(created.values()))
 
 
 def _merge_first_non_empty(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -159,27 +241,31 @@ def _upsert_children(
     parent_column: str,
     wanted: dict[str, tuple[int, dict[str, Any]]],
     extra: dict[str, Any],
-) -> dict[str, int]:
+) -> _Upserted:
     """Find-or-create study or series rows, filling their still-empty columns.
 
     ``wanted`` maps a UID to (parent pk, merged attributes). A row that exists
     under another parent is refused: a UID names one study/series only.
     """
-    uid_col = table.c[uid_column]
 
     def lookup(uids: Collection[str]) -> dict[str, Any]:
-        rows = conn.execute(select(table).where(uid_col.in_(list(uids)))).all()
+        rows = conn.execute(_BY_UID[table.name], {"uids": list(uids)}).all()
         return {getattr(row, uid_column): row for row in rows}
 
     found = lookup(wanted)
     missing = sorted(set(wanted) - set(found))
+    result = _Upserted({uid: row.pk for uid, row in found.items()})
     if missing:
         new_rows = [
             _with_norms({**wanted[uid][1], parent_column: wanted[uid][0], **extra})
             for uid in missing
         ]
-        _insert_ignoring_conflicts(conn, table, new_rows, (uid_column,))
-        found.update(lookup(missing))
+        created = _insert_ignoring_conflicts(conn, table, new_rows, (uid_column,))
+        result.pks.update(created)
+        result.created.update(created.values())
+        lost = [uid for uid in missing if uid not in created]  # created by a concurrent writer
+        if lost:
+            found.update(lookup(lost))
     for uid, row in found.items():
         parent_pk, attributes = wanted[uid]
         if getattr(row, parent_column) != parent_pk:
@@ -193,7 +279,9 @@ def _upsert_children(
         }
         if fills:
             conn.execute(update(table).where(table.c.pk == row.pk).values(_with_norms(fills)))
-    return {uid: row.pk for uid, row in found.items()}
+            result.filled.add(row.pk)
+        result.pks[uid] = row.pk
+    return result
 
 
 def _check_repeats(records: Sequence[InstanceRecord]) -> None:
@@ -204,9 +292,11 @@ def _check_repeats(records: Sequence[InstanceRecord]) -> None:
 
 
 def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
+    """Insert ``records`` and add them to every counter; what they touched."""
     _check_repeats(records)
     now = datetime.now(UTC)
-    patient_pks = _upsert_patients(conn, records)
+    patient_rows = _upsert_patients(conn, records)
+    patient_pks = patient_rows.pks
     study_wanted: dict[str, tuple[int, dict[str, Any]]] = {}
     for uid in dict.fromkeys(r.study.StudyInstanceUID for r in records):
         group = [r for r in records if r.study.StudyInstanceUID == uid]
@@ -214,7 +304,7 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
             patient_pks[_patient_key(group[0])],
             _merge_first_non_empty(asdict(r.study) for r in group),
         )
-    study_pks = _upsert_children(
+    study_rows = _upsert_children(
         conn,
         studies,
         uid_column="StudyInstanceUID",
@@ -228,6 +318,7 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
             "updated_at": now,
         },
     )
+    study_pks = study_rows.pks
     series_wanted: dict[str, tuple[int, dict[str, Any]]] = {}
     for uid in dict.fromkeys(r.series.SeriesInstanceUID for r in records):
         group = [r for r in records if r.series.SeriesInstanceUID == uid]
@@ -235,7 +326,7 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
             study_pks[group[0].study.StudyInstanceUID],
             _merge_first_non_empty(asdict(r.series) for r in group),
         )
-    series_pks = _upsert_children(
+    series_rows = _upsert_children(
         conn,
         series,
         uid_column="SeriesInstanceUID",
@@ -243,6 +334,7 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
         wanted=series_wanted,
         extra={"NumberOfSeriesRelatedInstances": 0},
     )
+    series_pks = series_rows.pks
     rows = [
         {
             **asdict(r.instance),
@@ -253,12 +345,47 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
         for r in records
     ]
     try:
-        conn.execute(instances.insert(), rows)
+        conn.execute(_INSERT_INSTANCES, rows)
     except SQLIntegrityError as exc:
         # The unique constraints are the check (no SELECT first: one round trip less per
         # batch, and it is the only check that also holds against concurrent writers).
         raise DuplicateInstanceError("SOP Instance UID (or blob name) already indexed") from exc
+    _add_to_counters(conn, records, patient_pks=patient_pks, study_rows=study_rows,
+                     series_rows=series_rows, now=now)
     return _Touched(set(series_pks.values()), set(study_pks.values()), set(patient_pks.values()))
+
+
+def _add_to_counters(conn: Connection, records: Sequence[InstanceRecord], *,
+                     patient_pks: dict[Any, int], study_rows: _Upserted,
+                     series_rows: _Upserted, now: datetime) -> None:
+    """Add what ``records`` brought to the computed attributes of their three levels."""
+    per_series: Counter[int] = Counter()
+    series_of_study: dict[int, set[int]] = {}
+    studies_of_patient: dict[int, set[int]] = {}
+    for record in records:
+        series_pk = series_rows.pks[record.series.SeriesInstanceUID]
+        study_pk = study_rows.pks[record.study.StudyInstanceUID]
+        per_series[series_pk] += 1
+        series_of_study.setdefault(study_pk, set()).add(series_pk)
+        studies_of_patient.setdefault(patient_pks[_patient_key(record)], set()).add(study_pk)
+    new_series = {study: len(pks & series_rows.created) for study, pks in series_of_study.items()}
+    per_study = {study: sum(per_series[pk] for pk in pks)
+                 for study, pks in series_of_study.items()}
+    conn.execute(_ADD_TO_SERIES, [{"b_pk": pk, "b_instances": n}
+                                  for pk, n in per_series.items()])
+    conn.execute(_ADD_TO_STUDIES, [
+        {"b_pk": pk, "b_series": new_series[pk], "b_instances": per_study[pk], "b_now": now}
+        for pk in series_of_study])
+    conn.execute(_ADD_TO_PATIENTS, [
+        {"b_pk": patient_pk, "b_studies": len(pks & study_rows.created),
+         "b_series": sum(new_series[pk] for pk in pks),
+         "b_instances": sum(per_study[pk] for pk in pks)}
+        for patient_pk, pks in studies_of_patient.items()])
+    # Only a new series, or one whose Modality was empty until now, changes the set.
+    changed = series_rows.created | series_rows.filled
+    modalities = {study for study, pks in series_of_study.items() if pks & changed}
+    if modalities:
+        _refresh_modalities(conn, modalities)
 
 
 def _count(table: Table, where: Any) -> Any:
@@ -401,7 +528,7 @@ def insert_instances(conn: Connection, records: Sequence[InstanceRecord]) -> Non
     already indexed under another patient or study.
     """
     if records:
-        _refresh(conn, _insert(conn, records), prune=False)
+        _insert(conn, records)
 
 
 def replace_instance(conn: Connection, record: InstanceRecord) -> StoredInstance | None:

@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 _CACHE_LIMIT = 4096
 
 
+# Built once (every store runs it): building and cache-keying a statement costs more
+# than running it.
+_KEYS_OF_STUDIES = (
+    sa.select(study_keys.c.StudyInstanceUID, study_keys.c.key_name)
+    .where(study_keys.c.StudyInstanceUID.in_(sa.bindparam("uids", expanding=True)))
+    .with_for_update(read=True)
+)
+
+
 class StudyKeys:
     """Finds or creates the KEK of a study, and shreds the KEKs of deleted studies."""
 
@@ -108,11 +117,7 @@ class StudyKeys:
         if not pairs:
             return set()
         uids = sorted({uid for uid, _ in pairs})
-        rows = conn.execute(
-            sa.select(study_keys.c.StudyInstanceUID, study_keys.c.key_name)
-            .where(study_keys.c.StudyInstanceUID.in_(uids))
-            .with_for_update(read=True)
-        ).all()
+        rows = conn.execute(_KEYS_OF_STUDIES, {"uids": uids}).all()
         current = {row.StudyInstanceUID: row.key_name for row in rows}
         bad: set[str] = set()
         for uid, ref in pairs:

@@ -49,6 +49,10 @@ class BlobWriter(abc.ABC):
     """A staged object being written; see the module docstring."""
 
     name: str
+    #: Whether ``commit()`` writes to the index database (asynchronous replication queues
+    #: the object there). Such a commit must not run in the background while an index
+    #: transaction waits for it (see :meth:`dicomvault.ingest.InstanceUpload.finish`).
+    commit_uses_index: bool = False
 
     @abc.abstractmethod
     def write(self, data: bytes) -> None: ...

@@ -97,6 +97,8 @@ class _MirrorWriter(BlobWriter):
 
 
 class _QueuedWriter(BlobWriter):
+    commit_uses_index = True  # queue_put writes the replication queue
+
     def __init__(self, primary: BlobWriter, store: ReplicatedBlobStore) -> None:
         self.name = primary.name
         self._primary = primary
