@@ -27,13 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import REPO, dicomvault_node, print_command
+from bench.common import REPO, dicomvault_node, print_command, server_cpu
 from bench.ingest import latencies, make_dataset, stow_all, wado_series
-
-
-def _server_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure() -> dict[str, float]:
@@ -41,14 +36,14 @@ def measure() -> dict[str, float]:
     data = make_dataset(500)
     with dicomvault_node() as server:
         pid = server.process.pid
-        start = _server_cpu(pid)
+        start = server_cpu(pid)
         elapsed = stow_all(server, data.files)
-        stored = _server_cpu(pid)
+        stored = server_cpu(pid)
         times = latencies(server, [f"/studies?PatientID={data.patient_id}",
                                    "/studies?PatientName=BENCH*&limit=100"], repeat=100)
-        searched = _server_cpu(pid)
+        searched = server_cpu(pid)
         rate = wado_series(server, data, repeat=8)
-        retrieved = _server_cpu(pid)
+        retrieved = server_cpu(pid)
     return {
         "stow_instances_per_s": len(data.files) / elapsed,
         "stow_cpu_ms_per_instance": (stored - start) / len(data.files) * 1000,
