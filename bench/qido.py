@@ -57,9 +57,13 @@ def _shapes(patient_id: str, study_uid: str) -> dict[str, str]:
     }
 
 
+def _schema(node: Path) -> str:
+    """The PostgreSQL schema of a kept node."""
+    return "bench_qido_" + node.name.replace("-", "_")
+
+
 def _database_url(node: Path, postgres: bool) -> str | None:
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{node.name.replace('-', '_')}" \
-        if postgres else None
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{_schema(node)}" if postgres else None
 
 
 def prepare(node: Path, postgres: bool, size: int) -> None:
@@ -67,7 +71,7 @@ def prepare(node: Path, postgres: bool, size: int) -> None:
     if (node / _FIRST).exists():
         return
     node.mkdir(parents=True, exist_ok=True)
-    url = fresh_postgres_schema(node.name.replace("-", "_")) if postgres else None
+    url = fresh_postgres_schema(_schema(node)) if postgres else None
     with dicomvault_node(url, data_dir=node, extra_env=INDEX_ONLY_ENV) as server:
         first = fill_index(server.data_dir, url, size)
     (node / _FIRST).write_text(json.dumps(first))
