@@ -78,9 +78,13 @@ class RunningServer:
 
 @contextlib.contextmanager
 def dicomvault_node(database_url: str | None = None, *, dimse: bool = False,
-                    extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """A dicomvault server in a subprocess on free ports with its own data directory."""
-    with tempfile.TemporaryDirectory(prefix="dv-bench-") as tmp:
+                    extra_env: dict[str, str] | None = None,
+                    data_dir: Path | None = None) -> Iterator[RunningServer]:
+    """A dicomvault server in a subprocess on free ports with its own data directory
+    (a fresh temporary one unless ``data_dir`` is given, which is kept)."""
+    with contextlib.ExitStack() as stack:
+        tmp = str(data_dir) if data_dir else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="dv-bench-"))
         http_port, dicom_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
         env.update({
@@ -107,7 +111,7 @@ def dicomvault_node(database_url: str | None = None, *, dimse: bool = False,
             server.stop()
 
 
-def service_token(env: dict[str, str], name: str = "bench") -> str:
+def service_token(env: dict[str, str], name: str | None = None) -> str:
     """An API token of a new service account (store, search, retrieve), made with the
     real CLI on the node's data directory, as an operator provisions a modality."""
 
@@ -118,6 +122,7 @@ def service_token(env: dict[str, str], name: str = "bench") -> str:
             raise RuntimeError(f"dicomvault {args[0]} {args[1]} failed: {done.stderr[-2000:]}")
         return done.stdout
 
+    name = name or f"bench-{uuid.uuid4().hex[:8]}"  # a kept data directory has older ones
     run("users", "create", name, "--role", "service", "--service")
     return run("tokens", "create", "--user", name).strip()
 

@@ -28,6 +28,12 @@ from dicomvault.index.records import (
     StudyAttributes,
 )
 
+#: Settings of a node whose index is filled here: its instances have no blobs, so the
+#: background compressor would try (and fail, logging a warning for each) every one
+#: of them over and over while the searches are timed, taking the CPU they measure.
+INDEX_ONLY_ENV = {"DICOMVAULT_STORAGE_COMPRESSION": "keep",
+                  "DICOMVAULT_STORAGE_COMPRESSION_RULES": "[]"}
+
 _SURNAMES = ["DOE", "SMITH", "MARTIN", "GARCIA", "MULLER", "ROSSI", "NGUYEN", "KOWALSKI",
              "DUBOIS", "SILVA", "JANSEN", "BERG", "TANAKA", "OKAFOR", "HANSEN", "LEE"]
 _GIVEN = ["JOHN", "JANE", "ALEX", "MARIA", "PAT", "SAM", "LEA", "OMAR", "YUKI", "IVAN"]

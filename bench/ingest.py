@@ -41,7 +41,7 @@ from bench.common import (
     print_command,
     stow_body,
 )
-from bench.index_fill import fill_index
+from bench.index_fill import INDEX_ONLY_ENV, fill_index
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_series, to_part10
 
 BATCH = 50
@@ -176,7 +176,7 @@ def report(figures: list[TargetFigures]) -> None:
 
 
 def large_index_latency(database_url: str | None, size: int, label: str) -> None:
-    with dicomvault_node(database_url) as server:
+    with dicomvault_node(database_url, extra_env=INDEX_ONLY_ENV) as server:
         started = time.perf_counter()
         patient_id, study_uid = fill_index(server.data_dir, database_url, size)
         print(f"  {label}: filled index with {size} instances in "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pydicom
 import pytest
+from hypothesis import given, reject, settings
+from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
@@ -13,7 +16,7 @@ from sqlalchemy.engine import Engine
 from tests.index.factories import make_records, record_from_dataset
 
 from dicomvault.index import Query, QueryLevel, insert_instances, run_query, to_dataset
-from dicomvault.index.results import ResultRow, to_dicom_json
+from dicomvault.index.results import DicomJsonWriter, ResultRow, to_dicom_json
 
 FILES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb.dcm")
 
@@ -161,3 +164,60 @@ def test_dicom_json_is_exactly_what_pydicom_writes_for_the_data_set(
     assert len(rows) >= 3
     for row in rows:
         assert to_dicom_json(row) == to_dataset(row).to_json_dict(), row.values
+
+
+def _dumps(value: object) -> str:
+    """What starlette's JSONResponse wrote for the same content."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("level", list(QueryLevel))
+@pytest.mark.parametrize("params", [[], [("includefield", "all")]])
+def test_json_writer_writes_the_array_of_to_dicom_json(
+    engine: Engine, level: QueryLevel, params: list[tuple[str, str]]
+) -> None:
+    """Real files (non-ASCII names, several values, empty ones) and made-up records: the
+    text is exactly the JSON of to_dicom_json, with the door's extra element last."""
+    records = [record_from_dataset(read(name)) for name in FILES] + make_records(7)
+    with engine.begin() as conn:
+        insert_instances(conn, records)
+    with engine.connect() as conn:
+        rows = run_query(conn, Query.from_qido_params(level, params))
+    assert len(rows) >= 3
+    writer = DicomJsonWriter()
+    expected = []
+    for number, row in enumerate(rows):
+        url = f"http://host/dicom-web/studies/ü{number}\"\\"  # escaped like any JSON string
+        writer.add(row, {"00081190": ("UR", url)})
+        expected.append({**to_dicom_json(row), "00081190": {"vr": "UR", "Value": [url]}})
+    assert writer.text() == _dumps(expected)
+    assert len(writer) == len(rows)
+    assert DicomJsonWriter().text() == "[]"
+
+
+_VALUES = st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1),
+                    st.sampled_from(["", "1", "DOE^JOHN", "Doe^J=ドエ", "CT\\MR", "20230101",
+                                     "1.2.3", "a\"b", "ü"]))
+_KEYWORDS = ("PatientName", "ReferringPhysicianName", "StudyDate", "ModalitiesInStudy",
+             "NumberOfStudyRelatedSeries", "StudyInstanceUID", "SeriesNumber",
+             "ScheduledProcedureStepID", "RequestedProcedureID")
+
+
+@settings(deadline=None)  # a loaded CI machine, not the code, sets the time
+@given(st.lists(st.fixed_dictionaries(dict.fromkeys(_KEYWORDS, _VALUES)), min_size=1,
+                max_size=6),
+       st.lists(st.sampled_from((*_KEYWORDS, "RequestAttributesSequence")), unique=True))
+def test_json_writer_never_mixes_up_values_it_has_seen(
+    rows: list[dict[str, str | int | None]], returned: list[str]
+) -> None:
+    """Elements are remembered per response: equal values share text, others never do
+    (1 and "1", None and "", two rows' RequestAttributesSequence leaves)."""
+    results = [ResultRow(QueryLevel.SERIES, values, tuple(returned)) for values in rows]
+    try:
+        expected = [to_dicom_json(result) for result in results]
+    except ValueError:  # a value its VR cannot hold ("DOE^JOHN" as IS): not a stored row
+        reject()
+    writer = DicomJsonWriter()
+    for result in results:
+        writer.add(result)
+    assert json.loads(writer.text()) == expected

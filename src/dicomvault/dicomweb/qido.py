@@ -9,16 +9,14 @@ as PS3.18 10.6.3.2 requires.
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from dicomvault.archive import Archive
 from dicomvault.dicomweb.context import base_url, request_context
 from dicomvault.dicomweb.media import require_json_acceptable
-from dicomvault.index import Query, QueryLevel, ResultRow, to_dicom_json
+from dicomvault.index import DicomJsonWriter, Query, QueryLevel, ResultRow
 
 DICOM_JSON = "application/dicom+json"
 MAX_RESULTS = 1000
@@ -36,15 +34,7 @@ def _retrieve_url(root: str, row: ResultRow) -> str | None:
     return url
 
 
-def _with_retrieve_url(root: str, row: ResultRow) -> dict[str, Any]:
-    result = to_dicom_json(row)
-    url = _retrieve_url(root, row)
-    if url:
-        result["00081190"] = {"vr": "UR", "Value": [url]}
-    return result
-
-
-async def _search(request: Request, level: QueryLevel) -> JSONResponse:
+async def _search(request: Request, level: QueryLevel) -> Response:
     archive: Archive = request.app.state.archive
     require_json_acceptable(request.headers.get("accept"))
     query = Query.from_qido_params(
@@ -66,17 +56,20 @@ async def _search(request: Request, level: QueryLevel) -> JSONResponse:
             'server. Additional results can be requested."'
         )
     root = base_url(request, archive.settings.public_base_url)
-    body = [_with_retrieve_url(root, row) for row in rows]
-    return JSONResponse(body, media_type=DICOM_JSON, headers=headers)
+    body = DicomJsonWriter()
+    for row in rows:
+        url = _retrieve_url(root, row)
+        body.add(row, {"00081190": ("UR", url)} if url else None)
+    return Response(body.text().encode(), media_type=DICOM_JSON, headers=headers)
 
 
-async def search_studies(request: Request) -> JSONResponse:
+async def search_studies(request: Request) -> Response:
     return await _search(request, QueryLevel.STUDY)
 
 
-async def search_series(request: Request) -> JSONResponse:
+async def search_series(request: Request) -> Response:
     return await _search(request, QueryLevel.SERIES)
 
 
-async def search_instances(request: Request) -> JSONResponse:
+async def search_instances(request: Request) -> Response:
     return await _search(request, QueryLevel.IMAGE)

@@ -29,7 +29,7 @@ from dicomvault.index.records import (
     StoredObject,
     StudyAttributes,
 )
-from dicomvault.index.results import ResultRow, to_dataset, to_dicom_json
+from dicomvault.index.results import DicomJsonWriter, ResultRow, to_dataset, to_dicom_json
 from dicomvault.index.schema import instances, metadata, patients, series, studies
 from dicomvault.index.scope import StudyScope, study_in_scope
 from dicomvault.index.writer import (
@@ -41,6 +41,7 @@ from dicomvault.index.writer import (
 )
 
 __all__ = [
+    "DicomJsonWriter",
     "InstanceAttributes",
     "InstanceRecord",
     "PatientAttributes",

@@ -6,7 +6,8 @@ returns. :func:`to_dataset` turns it into a :class:`pydicom.Dataset` with the
 VRs of pydicom's data dictionary; :func:`to_dicom_json` into the DICOM JSON
 model directly from the stored values (the same JSON pydicom's
 ``to_json_dict`` would write for :func:`to_dataset`, without building a data
-set per row: a search answering 100 studies spent most of its time there).
+set per row: a search answering 100 studies spent most of its time there);
+:class:`DicomJsonWriter` writes a whole response's array as text.
 Nothing is invented: an
 attribute the response returns but the index holds no value for is present
 with zero length, as QIDO-RS (PS3.18 10.6.3.3) and C-FIND (PS3.4 C.4.1.1.3.2)
@@ -16,9 +17,10 @@ both require. ``RetrieveURL`` is the door's business, not the index's.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, empty_value_for_VR
@@ -194,3 +196,99 @@ def to_dicom_json(row: ResultRow) -> dict[str, Any]:
         else:
             result[tag] = _element(keyword, values.get(keyword)).to_json_dict(None, 1024)
     return result
+
+
+#: What starlette's JSONResponse writes: UTF-8, no spaces, no NaN.
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_string = json.encoder.encode_basestring  # C-accelerated where available
+
+
+class _Layout(NamedTuple):
+    """How a :class:`DicomJsonWriter` writes rows that return the same attributes."""
+
+    plan: tuple[tuple[str, str, str, bool, int], ...]
+    keywords: tuple[str, ...]
+    #: Positions whose value is not one stored column (RequestAttributesSequence).
+    special: tuple[int, ...]
+    memos: list[dict[Any, str]]
+
+
+class DicomJsonWriter:
+    """Search results as one DICOM JSON array (PS3.18 F.2), written as text.
+
+    The text is exactly ``json.dumps`` of :func:`to_dicom_json` of each row
+    (with the ``extra`` elements after them), without a dict per attribute
+    and a generic encoder walking them: the rows of one search repeat most
+    values (every instance of a study carries the study's and its series'
+    attributes), so each distinct element is encoded once per response and
+    a row is mostly C-level look-ups of text already made.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[str] = []
+        # What the last row returned (the rows of one search share one tuple), its plan,
+        # and one memo per planned attribute: value -> the element's text.
+        self._returned: tuple[str, ...] | None = None
+        self._layout: _Layout | None = None
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
+
+    def _layout_of(self, returned: tuple[str, ...]) -> _Layout:
+        if returned is self._returned and self._layout is not None:
+            return self._layout
+        layout = self._layouts.get(returned)
+        if layout is None:
+            plan = _json_plan(returned)
+            keywords = tuple(keyword for _, keyword, _, _, _ in plan)
+            special = tuple(i for i, entry in enumerate(plan) if entry[4] == _REQUEST)
+            layout = self._layouts[returned] = _Layout(plan, keywords, special,
+                                                       [{} for _ in plan])
+        self._returned, self._layout = returned, layout
+        return layout
+
+    def add(self, row: ResultRow, extra: Mapping[str, tuple[str, str]] | None = None) -> None:
+        """Append ``row``; ``extra`` maps a tag (8 hex digits) to (VR, one string value)
+        for attributes the door adds, such as RetrieveURL."""
+        plan, keywords, special, memos = self._layout_of(row.returned)
+        values: list[Any] = list(map(row.values.get, keywords))
+        for position in special:  # RequestAttributesSequence: keyed by its leaves' values
+            values[position] = tuple(map(row.get, REQUEST_ATTRIBUTES))
+        found: list[str | None] = list(map(dict.get, memos, values))
+        if None in found:  # the first time this response meets a value: encode it once
+            found = [text if text is not None else self._remember(
+                memos[position], row, plan[position], values[position])
+                for position, text in enumerate(found)]
+        texts = cast(list[str], found)
+        if extra:
+            for tag, (vr, value) in extra.items():
+                texts.append(f'"{tag}":{{"vr":"{vr}","Value":[{_string(value)}]}}')
+        self._rows.append("{" + ",".join(texts) + "}")
+
+    @staticmethod
+    def _remember(memo: dict[Any, str], row: ResultRow, entry: tuple[str, str, str, bool, int],
+                  value: Any) -> str:
+        text = memo[value] = _element_text(row, entry, value)
+        return text
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def text(self) -> str:
+        """The JSON array of every row added so far."""
+        return "[" + ",".join(self._rows) + "]"
+
+
+def _element_text(row: ResultRow, entry: tuple[str, str, str, bool, int], value: Any) -> str:
+    """One attribute of ``row`` as DICOM JSON text, ``"tag":{...}``."""
+    tag, keyword, vr, multi, kind = entry
+    if kind == _PLAIN and type(value) is str and value and vr in _TEXT_VRS \
+            and not (multi and "\\" in value):
+        return f'"{tag}":{{"vr":"{vr}","Value":[{_string(value)}]}}'  # one string, as below
+    if kind == _PLAIN and type(value) is int:
+        return f'"{tag}":{{"vr":"{vr}","Value":[{value}]}}'
+    if kind == _PLAIN:
+        element = _json_element(keyword, vr, multi, value)
+    elif kind == _REQUEST:
+        element = _request_attributes_json(row)
+    else:
+        element = _element(keyword, value).to_json_dict(None, 1024)
+    return f'"{tag}":' + _dumps(element)
