@@ -88,6 +88,10 @@ pipeline = {pipeline}
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
+# Swift's defaults (0.5 s to connect to a backend, 10 s for its answer) suit a dedicated
+# cluster; on a loaded 2-core test machine they turned slow backends into 503s.
+conn_timeout = 5
+node_timeout = 60
 [filter:s3api]
 use = egg:swift#s3api
 location = us-east-1
