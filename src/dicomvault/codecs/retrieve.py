@@ -77,6 +77,14 @@ def _needs_decoding(location: InstanceLocation, target: str) -> bool:
     return target != location.blob_transfer_syntax_uid
 
 
+def size_as_stored(location: InstanceLocation, target: str) -> int | None:
+    """The size of ``location`` served as ``target`` when that is the blob's content as it
+    is (no decoding); ``None`` when it is only known once made (rebuilt or transcoded)."""
+    if _needs_decoding(location, target):
+        return None
+    return location.stored_size if location.is_compressed_copy else location.size
+
+
 def _whole(archive: Archive, location: InstanceLocation, target: str) -> bytes:
     return b"".join(instance_as(archive, location, target))
 

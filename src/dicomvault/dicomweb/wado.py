@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from dicomvault.archive import Archive, InstanceLocation
 from dicomvault.codecs import can_transcode, is_native, why_not_transcodable
-from dicomvault.codecs.retrieve import Prefetch, frames_of, prefetch_instances
+from dicomvault.codecs.retrieve import Prefetch, frames_of, prefetch_instances, size_as_stored
 from dicomvault.dicom.json import bulk_value, dataset_to_json
 from dicomvault.dicomweb.context import base_url, request_context
 from dicomvault.dicomweb.media import (
@@ -91,7 +91,7 @@ async def retrieve(request: Request) -> StreamingResponse:
         (nothing is released before it commits); anything to transcode waits for the
         checks below."""
         wanted = [(location, _served_syntax(target, location)) for location in found]
-        if all(_size_as_stored(location, syntax) is not None for location, syntax in wanted):
+        if all(size_as_stored(location, syntax) is not None for location, syntax in wanted):
             early.append(prefetch_instances(archive, wanted))
 
     try:
@@ -106,7 +106,7 @@ async def retrieve(request: Request) -> StreamingResponse:
     boundary = new_boundary()
     part_types = [f"application/dicom; transfer-syntax={syntax}" for _, syntax in served]
     sizes = [size for location, syntax in served
-             if (size := _size_as_stored(location, syntax)) is not None]
+             if (size := size_as_stored(location, syntax)) is not None]
     headers = None
     if len(sizes) == len(served):  # else chunked: a part's size is known once it is made
         length = multipart_related_length(zip(part_types, sizes, strict=True), boundary)
@@ -147,16 +147,6 @@ def _check_servable(archive: Archive, served: list[tuple[InstanceLocation, str]]
             reason = why_not_transcodable(archive.read_header(location), source, syntax)
             if reason is not None:
                 raise NotAcceptableError(reason)
-
-
-def _size_as_stored(location: InstanceLocation, syntax: str) -> int | None:
-    """The size of the part when it is the blob's content as it is (else unknown before
-    it is made: a rebuilt original or a transcoded instance)."""
-    if syntax == location.transfer_syntax_uid and not location.is_compressed_copy:
-        return location.size
-    if location.is_compressed_copy and syntax == location.blob_transfer_syntax_uid:
-        return location.stored_size
-    return None
 
 
 async def _chunks_of(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
