@@ -25,6 +25,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomvault.archive import Archive
 from dicomvault.batching import GroupCommitter
+from dicomvault.dimse import reactor
 from dicomvault.dimse.commitment import CommitmentHandler
 from dicomvault.dimse.contexts import supported_contexts
 from dicomvault.dimse.find import FindHandler
@@ -69,6 +70,7 @@ class DimseServer:
         retrieve = RetrieveHandlers(archive, sessions, settings.dimse_max_pdu_bytes)
         self.handlers: list[Any] = [
             (evt.EVT_CONN_OPEN, sessions.on_connection_open),
+            (evt.EVT_CONN_OPEN, reactor.on_connection_open),
             (evt.EVT_C_ECHO, _echo),
             (evt.EVT_C_STORE, StoreHandler(GroupCommitter(archive), sessions)),
             (evt.EVT_C_FIND, FindHandler(archive, sessions)),
