@@ -53,25 +53,35 @@ class ResultRow:
         return None if value == "" else value
 
 
-def _element_value(keyword: str, value: Value) -> Any:
-    vr = str(dictionary_VR(keyword))
+@functools.cache
+def _element_meta(keyword: str) -> tuple[int, str, bool] | None:
+    """(tag, VR, may hold several values) of a dictionary keyword (None if it is not
+    one): looked up once, not per element (the dictionary lookups were most of the time
+    spent building a C-FIND response's data set)."""
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return None
+    return tag, str(dictionary_VR(keyword)), str(dictionary_VM(keyword)) != "1"
+
+
+def _element_value(vr: str, multi_valued: bool, value: Value) -> Any:
     if value is None or value == "":
         return empty_value_for_VR(vr)
     if isinstance(value, int):
         return value if vr in {"US", "UL", "SS", "SL"} else str(value)
-    if str(dictionary_VM(keyword)) != "1" and "\\" in value:
+    if multi_valued and "\\" in value:
         return value.split("\\")
     return value
 
 
 def _element(keyword: str, value: Value) -> DataElement:
-    tag = tag_for_keyword(keyword)
-    if tag is None:
+    meta = _element_meta(keyword)
+    if meta is None:
         raise KeyError(keyword)
-    vr = str(dictionary_VR(keyword))
+    tag, vr, multi_valued = meta
     if vr == "SQ":
         return DataElement(tag, vr, DicomSequence())
-    return DataElement(tag, vr, _element_value(keyword, value))
+    return DataElement(tag, vr, _element_value(vr, multi_valued, value))
 
 
 def _request_attributes(row: ResultRow) -> DataElement:
@@ -92,7 +102,7 @@ def to_dataset(row: ResultRow) -> Dataset:
     for keyword in row.returned:
         if keyword == "RequestAttributesSequence":
             dataset.add(_request_attributes(row))
-        elif tag_for_keyword(keyword) is not None:
+        elif _element_meta(keyword) is not None:
             dataset.add(_element(keyword, row.values.get(keyword)))
     return dataset
 
