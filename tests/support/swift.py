@@ -132,13 +132,19 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _wait_for_backends(server: S3Server) -> None:
-    """The proxy answers before the account/container/object servers do: wait for a bucket."""
+    """The proxy answers before the account/container/object servers do: wait until a
+    bucket can be made and an object written to it (the object server was the last to
+    come up, once, in a loaded run: the first test's PUT got 503)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     deadline = time.monotonic() + 60
     while True:
         try:
-            server.bucket("readiness-probe")
+            client = server.connection().client()
+            client.put_object(Bucket=server.bucket("readiness-probe"), Key="probe", Body=b"x")
+            client.delete_object(Bucket="readiness-probe", Key="probe")
             return
-        except OutOfResourcesError:
+        except (OutOfResourcesError, BotoCoreError, ClientError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
