@@ -24,18 +24,30 @@ medians of the rounds (like ``bench/compare.py`` for the HTTP doors).
     python -m bench.dimse --runs 1 --instances 200 --skip-orthanc
     mkdir /tmp/before && git archive main src | tar -x -C /tmp/before
     python -m bench.dimse --before /tmp/before --rounds 3 --instances 300
+
+``--floor`` measures instead what no pynetdicom-based door can beat here: a
+pynetdicom SCP that keeps nothing (``bench/bare_scp.py``, with and without the
+reactor bells of ``dicomvault.dimse.reactor``), Orthanc on the same files,
+and the disk's price of one durable instance (blob write and fsync, its hash,
+a commit's fsync); from these, the highest rate one association could reach
+and the CPU ceiling of four.
+
+    python -m bench.dimse --floor --runs 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -47,6 +59,7 @@ from bench.common import (
     REPO,
     RunningServer,
     dicomvault_node,
+    free_port,
     median,
     orthanc_peer,
     p95,
@@ -118,7 +131,8 @@ Peer = Callable[[], AbstractContextManager[RunningServer]]
 
 
 def _measure(name: str, peer: Peer, ae_title: str, one: list[Path], four: list[Path],
-             megabytes: float, count: int, runs: int) -> dict[str, float]:
+             megabytes: float, count: int, runs: int, *, find: bool = True
+             ) -> dict[str, float]:
     rates: dict[str, list[float]] = {"1": [], "4": []}
     cpu: dict[str, list[float]] = {"1": [], "4": []}
     finds: list[float] = []
@@ -130,19 +144,88 @@ def _measure(name: str, peer: Peer, ae_title: str, one: list[Path], four: list[P
                 seconds = _send(server.dicom_port, ae_title, directories)
                 cpu[label].append((server_cpu(server.process.pid) - start) / count * 1000)
                 rates[label].append(count / seconds)
-                if label == "1":
+                if label == "1" and find:
                     finds.extend(_find_latency(server.dicom_port, ae_title))
     result = {label: median(rates[label]) for label in rates}
     result.update({f"cpu{label}": median(cpu[label]) for label in cpu})
-    result["find_ms"] = median(finds) * 1000
     per_mb = megabytes / count
     for label in ("1", "4"):
         print(f"{name:<24} C-STORE {label} association(s): {result[label]:7.1f} inst/s "
               f"{result[label] * per_mb:7.1f} MB/s  server CPU {result['cpu' + label]:5.2f} ms"
               " an instance")
-    print(f"{name:<24} C-FIND STUDY latency: median {median(finds) * 1000:.1f} ms, "
-          f"p95 {p95(finds) * 1000:.1f} ms")
+    if finds:
+        result["find_ms"] = median(finds) * 1000
+        print(f"{name:<24} C-FIND STUDY latency: median {median(finds) * 1000:.1f} ms, "
+              f"p95 {p95(finds) * 1000:.1f} ms")
     return result
+
+
+@contextlib.contextmanager
+def _bare_scp(bells: bool) -> Iterator[RunningServer]:
+    """:mod:`bench.bare_scp` in a subprocess: pynetdicom receiving and keeping nothing."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.bare_scp", "--port", str(port)]
+    process = subprocess.Popen([*command, *(["--bells"] if bells else [])], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = RunningServer("", process, REPO, port)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _durable_floor(megabytes_each: float, repeat: int = 50) -> dict[str, float]:
+    """Milliseconds, medians on this disk, of what a durable encrypted store of one
+    instance cannot skip: the sealed blob written and fsynced (its directory too), its
+    SHA-256, and one small fsynced append (a database commit)."""
+    data = os.urandom(int(megabytes_each * 1e6))
+    timings: dict[str, list[float]] = {"blob write + fsync + dir fsync": [], "SHA-256": [],
+                                       "commit fsync": []}
+    with tempfile.TemporaryDirectory(prefix="dv-bench-floor-") as tmp:
+        directory = os.open(tmp, os.O_RDONLY)
+        log = os.open(Path(tmp) / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            for index in range(repeat):
+                start = time.perf_counter()
+                with (Path(tmp) / f"{index}").open("wb") as blob:
+                    blob.write(data)
+                    blob.flush()
+                    os.fsync(blob.fileno())
+                os.fsync(directory)
+                timings["blob write + fsync + dir fsync"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                hashlib.sha256(data).digest()
+                timings["SHA-256"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                os.write(log, b"x" * 4096)
+                os.fsync(log)
+                timings["commit fsync"].append(time.perf_counter() - start)
+        finally:
+            os.close(directory)
+            os.close(log)
+    return {name: median(values) * 1000 for name, values in timings.items()}
+
+
+def _floor(one: list[Path], four: list[Path], megabytes: float, count: int,
+           runs: int) -> None:
+    """What pynetdicom alone and the disk alone allow, next to Orthanc on the same files."""
+    bare = {}
+    for bells in (False, True):
+        name = f"bare pynetdicom{' + bells' if bells else ''}"
+        bare[bells] = _measure(name, functools.partial(_bare_scp, bells), "BARE", one, four,
+                               megabytes, count, runs, find=False)
+    orthanc = _measure("Orthanc 1.10", orthanc_peer, "ORTHANC", one, four, megabytes, count,
+                       runs, find=False)
+    floor = _durable_floor(megabytes / count)
+    for name, ms in floor.items():
+        print(f"durable store floor: {name:<32} {ms:6.2f} ms an instance")
+    per_instance = 1000 / bare[True]["1"] + sum(floor.values())
+    print(f"one association, pynetdicom + durable floor only: at most {1000 / per_instance:.0f}"
+          f" inst/s = {1000 / per_instance / orthanc['1']:.2f} x Orthanc (target 1.5)")
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / bare[True]["cpu4"]
+    print(f"four associations, pynetdicom's CPU alone on {cores} cores: at most {ceiling:.0f}"
+          f" inst/s = {ceiling / orthanc['4']:.2f} x Orthanc (target 2)")
 
 
 def _files(root: Path, instances: int) -> tuple[list[Path], list[Path], float, int]:
@@ -194,6 +277,8 @@ def main() -> None:
                         help="A/B against the src/ of this tree (dicomvault only)")
     parser.add_argument("--after", type=Path, default=REPO, help="the other tree of the A/B")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the A/B")
+    parser.add_argument("--floor", action="store_true",
+                        help="what pynetdicom alone (bench.bare_scp) and the disk allow")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.before is not None:
@@ -204,6 +289,10 @@ def main() -> None:
         one, four, megabytes, count = _files(Path(tmp), args.instances)
         if not args.measure:
             print(f"{count} instances, {megabytes:.0f} MB; storescu with TCP_NODELAY=1")
+        if args.floor:
+            _floor(one, four, megabytes, count, args.runs)
+            print_command()
+            return
         ours = _measure("dicomvault (SQLite)", lambda: dicomvault_node(dimse=True),
                         "DICOMVAULT", one, four, megabytes, count, args.runs)
         if args.measure:
