@@ -17,15 +17,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pynetdicom.association
 import pynetdicom.dul
 import pytest
 from pynetdicom.association import Association
-from pynetdicom.sop_class import Verification
-from tests.dimse.scu import associated
-from tests.support.dimse import DimseNode
+from pynetdicom.events import Event
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
+from tests.dimse.scu import associated, identifier
+from tests.dimse.test_query_retrieve import EXPLICIT, _fill, _StorageSCP
+from tests.support.dimse import DimseNode, dimse_node
 
 from dicomvault.dimse import reactor
 
@@ -75,6 +78,39 @@ def test_our_acceptors_wait_on_bells_and_our_own_scu_does_not(node: DimseNode) -
         assert naps._bells.get(assoc) is None
         assert naps._bells.get(assoc.dul) is None
         assert assoc.send_c_echo().Status == 0x0000
+
+
+class _Workstation(_StorageSCP):
+    """A C-MOVE destination noting, at each instance, whether the association sending
+    it (ours, a requestor, in this same process) waits on bells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_with_bells: list[bool] = []
+
+    def _store(self, event: Event) -> int:
+        naps = pynetdicom.dul.time
+        senders = [t for t in threading.enumerate()
+                   if isinstance(t, Association) and t.is_requestor and t.is_alive()
+                   and t.acceptor.ae_title == "WORKSTATION"]
+        self.sent_with_bells.append(bool(senders) and isinstance(naps, reactor._Naps) and all(
+            naps._bells.get(t) is not None and naps._bells.get(t.dul) is not None
+            for t in senders))
+        return super()._store(event)
+
+
+def test_c_move_sub_associations_wait_on_bells(tmp_path: Path) -> None:
+    with _Workstation() as workstation:
+        destinations = {"WORKSTATION": {"host": "127.0.0.1", "port": workstation.port}}
+        with dimse_node(tmp_path / "n", dimse_destinations=destinations) as node:
+            stored = _fill(node)
+            model = StudyRootQueryRetrieveInformationModelMove
+            query = identifier("STUDY", StudyInstanceUID=stored[0].StudyInstanceUID)
+            with associated(node, [(model, EXPLICIT)]) as assoc:
+                responses = [s for s, _ in assoc.send_c_move(query, "WORKSTATION", model)]
+    assert int(responses[-1].Status) == 0x0000
+    assert set(workstation.received) == {d.SOPInstanceUID for d in stored}
+    assert workstation.sent_with_bells == [True] * len(stored)
 
 
 def test_the_association_bell_wakes_its_sleeper(napping: list[threading.Thread]) -> None:

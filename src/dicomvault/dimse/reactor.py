@@ -16,10 +16,13 @@ the very thing the thread is polling for, bounded by the same nap:
 * the association thread waits (an Event) until a DIMSE message or an
   A-RELEASE/A-ABORT indication is queued for it.
 
+The associations our C-MOVE opens to its destinations get bells too, once
+accepted (a sub-operation's request and response each waited up to a nap:
+C-MOVE of 100 instances to dcmtk's ``storescp`` 192 -> 225 instances/s).
 Nothing waits longer than pynetdicom's own nap, so its timers (ARTIM,
 network timeout) and state checks run as often as before; a thread we did
-not register (pynetdicom used as an SCU, in tests or by our C-MOVE and
-storage commitment clients) sleeps exactly as before. The hook is the
+not register (pynetdicom used as an SCU in tests, the storage commitment
+report's association) sleeps exactly as before. The hook is the
 ``time`` name of pynetdicom's ``dul`` and ``association`` modules, replaced
 by :class:`_Naps` (every other attribute is the real module's); pynetdicom
 is pinned in ``pyproject.toml`` and ``tests/dimse/test_reactor.py`` fails if
@@ -144,15 +147,24 @@ def _installed_naps() -> _Naps | None:
 
 
 def on_connection_open(event: Event) -> None:
-    """``EVT_CONN_OPEN`` of the SCP: an acceptor's reactors get their bells."""
+    """``EVT_CONN_OPEN`` of the SCP: an acceptor's reactors get their bells before its
+    threads start."""
+    wake_on_events(event.assoc)
+
+
+def on_accepted(event: Event) -> None:
+    """``EVT_ACCEPTED`` of an association we request (a C-MOVE destination, a storage
+    commitment report): between the peer's A-ASSOCIATE-AC and our first request
+    nothing is in flight, so its queues can be replaced."""
     wake_on_events(event.assoc)
 
 
 def wake_on_events(assoc: Association) -> None:
-    """Give an acceptor association's two reactors bells (before its threads start:
-    the queues replaced here are still empty and unshared)."""
-    if assoc.is_alive() or assoc.dul.is_alive():
-        log.debug("association already running: its reactors keep napping")
+    """Give an association's two reactors bells, at a moment when none of the queues
+    replaced here holds anything (see the two callers)."""
+    queues = (assoc.dul.to_provider_queue, assoc.dul.to_user_queue, assoc.dimse.msg_queue)
+    if any(isinstance(q, _WakingQueue) or q.qsize() for q in queues):
+        log.debug("association already has bells, or traffic in flight: left as it is")
         return
     naps = _installed_naps()
     if naps is None:

@@ -35,6 +35,7 @@ from dicomvault.access import RequestContext
 from dicomvault.archive import Archive, InstanceLocation
 from dicomvault.codecs.retrieve import instance_as
 from dicomvault.codecs.transcode import can_transcode
+from dicomvault.dimse import reactor
 from dicomvault.dimse.contexts import Verification, choose_syntax, sub_operation_contexts
 from dicomvault.dimse.find import query_level
 from dicomvault.dimse.session import Sessions, set_no_delay
@@ -120,6 +121,7 @@ class _SubAssociation:
 
     def __post_init__(self) -> None:
         self.handlers = [(evt.EVT_ACCEPTED, self._accepted),
+                         (evt.EVT_ACCEPTED, reactor.on_accepted),
                          (evt.EVT_CONN_OPEN, lambda event: set_no_delay(event.assoc))]
 
     def _accepted(self, event: Event) -> None:
