@@ -130,15 +130,22 @@ def workstation() -> Iterator[_StorageSCP]:
         yield scp
 
 
-def test_c_move_to_a_configured_destination(tmp_path: Path, workstation: _StorageSCP) -> None:
-    destinations = {"WORKSTATION": {"host": "127.0.0.1", "port": workstation.port}}
-    with dimse_node(tmp_path / "n", dimse_destinations=destinations) as node:
+def move_a_study(tmp_path: Path, workstation: _StorageSCP,
+                 *destinations: str) -> tuple[list[Dataset], list[list[Dataset]]]:
+    """A node with ``workstation`` configured as WORKSTATION, a study stored in it and
+    C-MOVEd to each of ``destinations``: the stored instances and each move's responses."""
+    configured = {"WORKSTATION": {"host": "127.0.0.1", "port": workstation.port}}
+    with dimse_node(tmp_path / "n", dimse_destinations=configured) as node:
         stored = _fill(node)
         model = StudyRootQueryRetrieveInformationModelMove
         query = identifier("STUDY", StudyInstanceUID=stored[0].StudyInstanceUID)
         with associated(node, [(model, EXPLICIT)]) as assoc:
-            responses = [s for s, _ in assoc.send_c_move(query, "WORKSTATION", model)]
-            unknown = [s for s, _ in assoc.send_c_move(query, "NOWHERE", model)]
+            return stored, [[s for s, _ in assoc.send_c_move(query, destination, model)]
+                            for destination in destinations]
+
+
+def test_c_move_to_a_configured_destination(tmp_path: Path, workstation: _StorageSCP) -> None:
+    stored, (responses, unknown) = move_a_study(tmp_path, workstation, "WORKSTATION", "NOWHERE")
     assert responses[:-1] and {int(r.Status) for r in responses[:-1]} == {Status.PENDING}
     assert int(responses[-1].Status) == 0
     assert responses[-1].NumberOfCompletedSuboperations == len(stored)

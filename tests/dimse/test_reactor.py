@@ -25,10 +25,10 @@ import pynetdicom.dul
 import pytest
 from pynetdicom.association import Association
 from pynetdicom.events import Event
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove, Verification
-from tests.dimse.scu import associated, identifier
-from tests.dimse.test_query_retrieve import EXPLICIT, _fill, _StorageSCP
-from tests.support.dimse import DimseNode, dimse_node
+from pynetdicom.sop_class import Verification
+from tests.dimse.scu import associated
+from tests.dimse.test_query_retrieve import _StorageSCP, move_a_study
+from tests.support.dimse import DimseNode
 
 from dicomvault.dimse import reactor
 
@@ -101,13 +101,7 @@ class _Workstation(_StorageSCP):
 
 def test_c_move_sub_associations_wait_on_bells(tmp_path: Path) -> None:
     with _Workstation() as workstation:
-        destinations = {"WORKSTATION": {"host": "127.0.0.1", "port": workstation.port}}
-        with dimse_node(tmp_path / "n", dimse_destinations=destinations) as node:
-            stored = _fill(node)
-            model = StudyRootQueryRetrieveInformationModelMove
-            query = identifier("STUDY", StudyInstanceUID=stored[0].StudyInstanceUID)
-            with associated(node, [(model, EXPLICIT)]) as assoc:
-                responses = [s for s, _ in assoc.send_c_move(query, "WORKSTATION", model)]
+        stored, (responses,) = move_a_study(tmp_path, workstation, "WORKSTATION")
     assert int(responses[-1].Status) == 0x0000
     assert set(workstation.received) == {d.SOPInstanceUID for d in stored}
     assert workstation.sent_with_bells == [True] * len(stored)
