@@ -25,7 +25,7 @@ not register (pynetdicom used as an SCU in tests, the storage commitment
 report's association) sleeps exactly as before. The hook is the
 ``time`` name of pynetdicom's ``dul`` and ``association`` modules, replaced
 by :class:`_Naps` (every other attribute is the real module's); pynetdicom
-is pinned in ``pyproject.toml`` and ``tests/dimse/test_reactor.py`` fails if
+is held to 3.x in ``pyproject.toml`` and ``tests/dimse/test_reactor.py`` fails if
 its reactors stop calling ``time.sleep`` the way this relies on.
 """
 
