@@ -618,13 +618,14 @@ class Archive:
         """The whole verified blob content (see :meth:`stream_stored`)."""
         return b"".join(self.stream_stored(location))
 
-    def read_stored_after(self, location: InstanceLocation, lead: bytes) -> bytearray:
-        """``lead`` and then the whole verified blob content (:meth:`stream_stored`), in one
-        buffer: a door's framing before an instance costs no send and no copy of its own
-        (the blob is decrypted into place, :func:`~dicomvault.storage.open_sealed_into`)."""
+    def read_stored_into(self, location: InstanceLocation, into: memoryview) -> None:
+        """The whole verified blob content (:meth:`stream_stored`) decrypted into ``into``,
+        exactly its size (``stored_size``, else ``size``): a door puts its framing and
+        several instances in one buffer, sent at once, without copying them
+        (:func:`~dicomvault.storage.open_sealed_into`). Released only if it verifies."""
         sealed = b"".join(self.blobs.read(location.blob_name))
-        return open_sealed_into(self._data_key(location), sealed,
-                                content_sha256=_stored_sha256(location), lead=lead)
+        open_sealed_into(self._data_key(location), sealed, into,
+                         content_sha256=_stored_sha256(location))
 
     def _rebuild_original(self, location: InstanceLocation) -> Iterator[bytes]:
         layout = self.original_layout(location)

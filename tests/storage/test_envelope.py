@@ -164,7 +164,7 @@ def test_sealed_small_values_round_trip_and_detect_tampering() -> None:
         open_bytes(key, bytes(tampered))
 
 
-# -- open_sealed_into: a whole blob decrypted in place after a door's framing -----------
+# -- open_sealed_into: a whole blob decrypted in place, after a door's framing ---------
 
 
 def _opened(key: bytes, blob: bytes, sha: str) -> bytes | None:
@@ -175,14 +175,21 @@ def _opened(key: bytes, blob: bytes, sha: str) -> bytes | None:
         return None
 
 
+def _into(key: bytes, blob: bytes, size: int, sha: str, lead: bytes = b"") -> bytes:
+    """``lead`` then the blob opened into the rest of one buffer, as a door frames a part."""
+    buffer = bytearray(len(lead) + size)
+    buffer[:len(lead)] = lead
+    open_sealed_into(key, blob, memoryview(buffer)[len(lead):], content_sha256=sha)
+    return bytes(buffer)
+
+
 @settings(max_examples=60, deadline=None)
 @given(plaintext=st.binary(max_size=600), lead=st.binary(max_size=40), bound=st.booleans())
 def test_into_a_buffer_after_a_lead_round_trips(plaintext: bytes, lead: bytes,
                                                 bound: bool) -> None:
     key = os.urandom(32)
     blob = _seal(key, plaintext, bind_content=bound)
-    assert open_sealed_into(key, blob, content_sha256=_sha(plaintext), lead=lead) \
-        == lead + plaintext
+    assert _into(key, blob, len(plaintext), _sha(plaintext), lead) == lead + plaintext
 
 
 @settings(max_examples=120, deadline=None)
@@ -203,17 +210,19 @@ def test_into_refuses_exactly_what_the_streaming_reader_refuses(data: st.DataObj
     sha = _sha(plaintext)
     assert _opened(key, bytes(blob), sha) is None
     with pytest.raises(IntegrityError):
-        open_sealed_into(key, bytes(blob), content_sha256=sha, lead=b"--")
+        _into(key, bytes(blob), len(plaintext), sha, b"--")
 
 
-def test_into_opens_a_bound_blob_only_as_its_content() -> None:
+def test_into_opens_a_blob_only_as_its_recorded_content_and_size() -> None:
     key = os.urandom(32)
     plaintext = os.urandom(SEGMENT * 3 + 5)
     blob = _seal(key, plaintext)
     with pytest.raises(IntegrityError):
-        open_sealed_into(key, blob, content_sha256=_sha(plaintext + b"x"))
+        _into(key, blob, len(plaintext), _sha(plaintext + b"x"))
     with pytest.raises(IntegrityError):
-        open_sealed_into(os.urandom(32), blob, content_sha256=_sha(plaintext))
+        _into(os.urandom(32), blob, len(plaintext), _sha(plaintext))
+    with pytest.raises(IntegrityError, match="size recorded"):
+        _into(key, blob, len(plaintext) + 1, _sha(plaintext))
     unbound = _seal(key, plaintext, bind_content=False)
     with pytest.raises(IntegrityError, match="hash recorded at ingest"):
-        open_sealed_into(key, unbound, content_sha256=_sha(b"something else"))
+        _into(key, unbound, len(plaintext), _sha(b"something else"))

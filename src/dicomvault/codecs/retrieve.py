@@ -90,11 +90,17 @@ def size_as_stored(location: InstanceLocation, target: str) -> int | None:
 
 def _whole(archive: Archive, location: InstanceLocation, target: str,
            lead: bytes) -> bytes | bytearray:
-    """``lead`` and the instance as ``target``, in one buffer; the blob as stored is
-    decrypted into place (:meth:`Archive.read_stored_after`), anything else joined."""
-    if not _needs_decoding(location, target):
-        return archive.read_stored_after(location, lead)
-    return b"".join([lead, *instance_as(archive, location, target)])
+    """``lead`` and the instance as ``target``, in one buffer: the blob served as stored
+    is decrypted into place after the lead (:meth:`Archive.read_stored_into`), anything
+    else joined to it."""
+    size = size_as_stored(location, target)
+    if size is None:
+        return b"".join([lead, *instance_as(archive, location, target)])
+    buffer = bytearray(len(lead) + size)
+    buffer[:len(lead)] = lead
+    with memoryview(buffer) as view:
+        archive.read_stored_into(location, view[len(lead):])
+    return buffer
 
 
 def prefetch_pool() -> ThreadPoolExecutor:

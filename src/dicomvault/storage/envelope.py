@@ -168,15 +168,17 @@ def open_sealed(data_key: bytes, chunks: Iterable[bytes], *,
     yield segment
 
 
-def open_sealed_into(data_key: bytes, blob: bytes, *, content_sha256: str,
-                     lead: bytes = b"") -> bytearray:
-    """``lead`` followed by the authenticated plaintext of a whole ``blob``, in one buffer.
+def open_sealed_into(data_key: bytes, blob: bytes, into: memoryview, *,
+                     content_sha256: str) -> None:
+    """Decrypt a whole ``blob`` into ``into``, which is exactly as long as its plaintext.
 
     The same checks as :func:`open_sealed` (every tag, the last-segment flag,
-    the content binding or hash), for a blob already read whole: each segment
-    is decrypted straight into its place after ``lead`` (a door's framing), so
-    the result is sent as one write without copying it again. Nothing is
-    returned unless every segment authenticates.
+    the content binding or hash), for a blob already read whole, plus its
+    plaintext's length against ``len(into)`` (the size recorded at ingest).
+    Each segment is decrypted straight into its place, so a door can put its
+    framing and several instances in one buffer (one send) without a copy.
+    On :class:`IntegrityError` the buffer holds unauthenticated bytes: the
+    caller drops it.
     """
     view = memoryview(blob)
     if len(view) < HEADER_LEN:
@@ -185,25 +187,21 @@ def open_sealed_into(data_key: bytes, blob: bytes, *, content_sha256: str,
     segment_len, prefix, final_aad, digest = _read_header(header, content_sha256)
     body = view[HEADER_LEN:]
     count = max(1, -(-len(body) // segment_len))  # the last segment may be empty but is there
-    if len(body) < (count - 1) * segment_len + TAG_LEN:
-        raise IntegrityError("stored object is truncated (its last segment has no tag)")
-    out = bytearray(len(lead) + len(body) - count * TAG_LEN)
-    out[:len(lead)] = lead
-    target = memoryview(out)
-    start = len(lead)
+    if len(body) - count * TAG_LEN != len(into):
+        raise IntegrityError("stored object is not the size recorded at ingest")
+    start = 0
     aead = _subkey(data_key, b"dicomvault blob v1")
     for index in range(count):
         last = index == count - 1
         segment = body[index * segment_len:(index + 1) * segment_len]
         end = start + len(segment) - TAG_LEN
         _decrypt_into(aead, prefix, index, segment, final_aad if last else header,
-                      into=target[start:end], last=last)
+                      into=into[start:end], last=last)
         if digest is not None:
-            digest.update(target[start:end])
+            digest.update(into[start:end])
         start = end
     if digest is not None and digest.hexdigest() != content_sha256:
         raise IntegrityError("stored object does not match the hash recorded at ingest")
-    return out
 
 
 def _read_header(header: bytes, content_sha256: str | None
