@@ -1,11 +1,16 @@
 """WADO-RS: retrieve instances, metadata, frames and bulk data (PS3.18 10.4); delete.
 
-Instances stream straight from the sealed blobs: each segment is
-authenticated before it is sent, in a worker thread, so a large series never
-sits whole in memory. An instance is sent in the syntax it was acknowledged
-in when the client accepts it (``transfer-syntax=*`` included: the original
-bytes, rebuilt exactly if the storage policy compressed them), else in its
-compressed copy's syntax when accepted, else transcoded by
+Instances are made from the sealed blobs a few ahead of the one being sent,
+in worker threads, so a large series never sits whole in memory: an instance
+up to 16 MiB is decrypted and authenticated whole into the buffer of its
+multipart part, head included (one send per part), a larger one segment by
+segment. A retrieve is prepared in one worker-thread call (locate, access
+record, servability), and reading ahead starts while its access is being
+recorded; nothing is sent before that commits. An instance is sent in the
+syntax it was acknowledged in when the client accepts it
+(``transfer-syntax=*`` included: the original bytes, rebuilt exactly if the
+storage policy compressed them), else in its compressed copy's syntax when
+accepted, else transcoded by
 :mod:`dicomvault.codecs` (:func:`~dicomvault.codecs.retrieve.instance_as`,
 cached); if any instance of the request cannot be, the answer is 406 before
 anything is sent (PS3.18 8.7.3.5).
