@@ -118,6 +118,7 @@ from dicomvault.storage import (
     new_blob_name,
     open_bytes,
     open_sealed,
+    open_sealed_into,
     seal_bytes,
 )
 
@@ -611,13 +612,20 @@ class Archive:
         if not location.is_compressed_copy:
             yield from self.stream_instance(location)
             return
-        if location.stored_sha256 is None:
-            raise IntegrityError("a compressed instance has lost its hash")
-        yield from self._open_blob(location, location.stored_sha256)
+        yield from self._open_blob(location, _stored_sha256(location))
 
     def read_stored(self, location: InstanceLocation) -> bytes:
         """The whole verified blob content (see :meth:`stream_stored`)."""
         return b"".join(self.stream_stored(location))
+
+    def read_stored_into(self, location: InstanceLocation, into: memoryview) -> None:
+        """The whole verified blob content (:meth:`stream_stored`) decrypted into ``into``,
+        exactly its size (``stored_size``, else ``size``): a door puts its framing and
+        several instances in one buffer, sent at once, without copying them
+        (:func:`~dicomvault.storage.open_sealed_into`). Released only if it verifies."""
+        sealed = b"".join(self.blobs.read(location.blob_name))
+        open_sealed_into(self._data_key(location), sealed, into,
+                         content_sha256=_stored_sha256(location))
 
     def _rebuild_original(self, location: InstanceLocation) -> Iterator[bytes]:
         layout = self.original_layout(location)
@@ -844,6 +852,15 @@ def _verified(chunks: Iterable[bytes], size: int | None, sha256: str | None) -> 
         yield chunk
     if total != size or digest.hexdigest() != sha256:
         raise IntegrityError("stored object does not match the hash recorded at ingest")
+
+
+def _stored_sha256(location: InstanceLocation) -> str:
+    """The SHA-256 of the blob's own content: the compressed copy's, or the instance's."""
+    if not location.is_compressed_copy:
+        return location.sha256
+    if location.stored_sha256 is None:
+        raise IntegrityError("a compressed instance has lost its hash")
+    return location.stored_sha256
 
 
 def _subjects(location: InstanceLocation) -> dict[str, str]:

@@ -322,3 +322,27 @@ def test_prefetch_starts_a_bounded_lookahead_at_once_and_keeps_the_order(
     stopped.close()  # a client gone: nothing more is made
     assert list(stopped) == []
     assert first.result() == archive.read_instance(locations[0])  # type: ignore[union-attr]
+
+
+def test_prefetch_puts_each_lead_before_its_instance_in_one_buffer(
+        archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A door's framing rides in the instance's own buffer: one send per part."""
+    from concurrent.futures import Future
+
+    from dicomvault.codecs import retrieve
+
+    files = generate_study_files(series=1, per_series=3, rows=16, columns=16, seed=7)
+    for f in files:
+        archive.store_bytes(f, CTX)
+    locations = archive.locate(CTX, pydicom.dcmread(io.BytesIO(files[0])).StudyInstanceUID)
+    wanted = [(location, location.transfer_syntax_uid) for location in locations]
+    leads = [f"--part {n}\r\n".encode() for n in range(len(wanted))]
+    whole = [item.result() for item in retrieve.prefetch_instances(archive, wanted, leads)
+             if isinstance(item, Future)]
+    expected = [lead + archive.read_instance(location)
+                for lead, location in zip(leads, locations, strict=True)]
+    assert whole == expected
+    monkeypatch.setattr(retrieve, "WHOLE_LIMIT", 0)  # large instances stream lazily
+    lazy = [b"".join(item) for item in retrieve.prefetch_instances(archive, wanted, leads)
+            if not isinstance(item, Future)]
+    assert lazy == expected

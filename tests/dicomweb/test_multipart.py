@@ -16,6 +16,7 @@ from pydicom.data import get_testdata_file
 
 from dicomvault.dicomweb.media import new_boundary
 from dicomvault.dicomweb.multipart import (
+    Framing,
     MultipartLimits,
     MultipartParser,
     Part,
@@ -342,6 +343,24 @@ def test_the_announced_length_is_the_length_of_the_written_body(
     written = b"".join(multipart_related_stream(parts, "bnd"))
     sizes = [(content_type, len(body)) for content_type, body in parts]
     assert multipart_related_length(sizes, "bnd") == len(written)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["application/dicom", "a/b; transfer-syntax=1.2"]),
+                          st.binary(max_size=64)), max_size=5))
+def test_a_framing_joined_with_its_parts_is_the_written_body(
+        parts: list[tuple[str, bytes]]) -> None:
+    """A door that puts each head into its part's own buffer sends the same bytes."""
+    framing = Framing.of([content_type for content_type, _ in parts], "bnd")
+    joined = b"".join(head + body for head, (_, body) in zip(framing.heads, parts, strict=True))
+    assert joined + framing.closing == b"".join(multipart_related_stream(parts, "bnd"))
+    assert framing.length(len(body) for _, body in parts) == len(joined + framing.closing)
+
+
+def test_a_framing_refuses_a_bad_boundary_and_header_injection() -> None:
+    with pytest.raises(InvalidInputError):
+        Framing.of(["a/b"], "bad boundary ")
+    with pytest.raises(ValueError, match="line break"):
+        Framing.of(["a/b\r\nX-Evil: 1"], "bnd")
 
 
 def test_async_writer_matches_the_sync_writer() -> None:

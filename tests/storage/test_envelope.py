@@ -16,6 +16,7 @@ from dicomvault.storage.envelope import (
     SealingWriter,
     open_bytes,
     open_sealed,
+    open_sealed_into,
     seal_bytes,
 )
 
@@ -161,3 +162,67 @@ def test_sealed_small_values_round_trip_and_detect_tampering() -> None:
     tampered[-1] ^= 1
     with pytest.raises(IntegrityError):
         open_bytes(key, bytes(tampered))
+
+
+# -- open_sealed_into: a whole blob decrypted in place, after a door's framing ---------
+
+
+def _opened(key: bytes, blob: bytes, sha: str) -> bytes | None:
+    """What open_sealed releases in all, or None when it refuses the blob (the oracle)."""
+    try:
+        return b"".join(open_sealed(key, [blob], content_sha256=sha))
+    except IntegrityError:
+        return None
+
+
+def _into(key: bytes, blob: bytes, size: int, sha: str, lead: bytes = b"") -> bytes:
+    """``lead`` then the blob opened into the rest of one buffer, as a door frames a part."""
+    buffer = bytearray(len(lead) + size)
+    buffer[:len(lead)] = lead
+    open_sealed_into(key, blob, memoryview(buffer)[len(lead):], content_sha256=sha)
+    return bytes(buffer)
+
+
+@settings(max_examples=60, deadline=None)
+@given(plaintext=st.binary(max_size=600), lead=st.binary(max_size=40), bound=st.booleans())
+def test_into_a_buffer_after_a_lead_round_trips(plaintext: bytes, lead: bytes,
+                                                bound: bool) -> None:
+    key = os.urandom(32)
+    blob = _seal(key, plaintext, bind_content=bound)
+    assert _into(key, blob, len(plaintext), _sha(plaintext), lead) == lead + plaintext
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_into_refuses_exactly_what_the_streaming_reader_refuses(data: st.DataObject) -> None:
+    """Cut anywhere, a byte flipped or bytes appended: refused, as the streaming reader
+    refuses it, bound or not."""
+    key = os.urandom(32)
+    plaintext = os.urandom(data.draw(st.integers(min_value=0, max_value=SEGMENT * 4)))
+    blob = bytearray(_seal(key, plaintext, bind_content=data.draw(st.booleans())))
+    change = data.draw(st.sampled_from(["cut", "flip", "append"]))
+    if change == "cut":
+        del blob[data.draw(st.integers(min_value=0, max_value=len(blob) - 1)):]
+    elif change == "flip":
+        blob[data.draw(st.integers(min_value=0, max_value=len(blob) - 1))] ^= 0x5A
+    else:
+        blob += data.draw(st.binary(min_size=1, max_size=SEGMENT + TAG_LEN + 1))
+    sha = _sha(plaintext)
+    assert _opened(key, bytes(blob), sha) is None
+    with pytest.raises(IntegrityError):
+        _into(key, bytes(blob), len(plaintext), sha, b"--")
+
+
+def test_into_opens_a_blob_only_as_its_recorded_content_and_size() -> None:
+    key = os.urandom(32)
+    plaintext = os.urandom(SEGMENT * 3 + 5)
+    blob = _seal(key, plaintext)
+    with pytest.raises(IntegrityError):
+        _into(key, blob, len(plaintext), _sha(plaintext + b"x"))
+    with pytest.raises(IntegrityError):
+        _into(os.urandom(32), blob, len(plaintext), _sha(plaintext))
+    with pytest.raises(IntegrityError, match="size recorded"):
+        _into(key, blob, len(plaintext) + 1, _sha(plaintext))
+    unbound = _seal(key, plaintext, bind_content=False)
+    with pytest.raises(IntegrityError, match="hash recorded at ingest"):
+        _into(key, unbound, len(plaintext), _sha(b"something else"))

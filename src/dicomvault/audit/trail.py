@@ -48,13 +48,13 @@ class AuditTrail:
         self._hash: IdentifierHasher = ledger.identifiers
 
     def _event(self, ctx: RequestContext, kind: EventType, subjects: Sequence[str],
-               details: Details) -> LedgerEvent:
+               details: Details, *, time: str | None = None) -> LedgerEvent:
         return LedgerEvent(
             type=kind,
             actor=ctx.actor,
             door=ctx.door.value,
             client=ctx.client_address,
-            time=utc_now(),
+            time=time or utc_now(),
             subjects=tuple(subjects),
             details=details,
         )
@@ -118,7 +118,8 @@ class AuditTrail:
     def _per_instance(self, conn: sa.Connection, ctx: RequestContext, kind: EventType,
                       instances: Sequence[InstanceLocation],
                       extra: Callable[[InstanceLocation], Details]) -> None:
-        # A series' instances share their study and series: hash each of those once.
+        # A series' instances share their study and series: hash each of those once. One
+        # operation, one time for all its events (a retrieve waits for them to commit).
         hashed: dict[tuple[str, str], str] = {}
 
         def subject(kind: str, value: str) -> str:
@@ -126,13 +127,14 @@ class AuditTrail:
                 hashed[kind, value] = self._hash.subject(kind, value)
             return hashed[kind, value]
 
+        now = utc_now()
         events = [
             self._event(ctx, kind,
-                        [subject(STUDY, item.study_instance_uid),
+                        (subject(STUDY, item.study_instance_uid),
                          subject(SERIES, item.series_instance_uid),
-                         self._hash.subject(SOP, item.sop_instance_uid)],
+                         self._hash.subject(SOP, item.sop_instance_uid)),
                         {"content_sha256": item.sha256, "sop_class": item.sop_class_uid,
-                         **extra(item)})
+                         **extra(item)}, time=now)
             for item in instances
         ]
         if events:

@@ -26,6 +26,7 @@ import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain, repeat
 from typing import TYPE_CHECKING
 
 import pydicom
@@ -68,6 +69,8 @@ PREFETCH_THREADS = max(1, min(4, os.cpu_count() or 1))
 WHOLE_LIMIT = 16 * 1024**2
 #: How many instances are made ahead of the one being sent (bounds memory).
 LOOKAHEAD = 2 * PREFETCH_THREADS
+#: One prefetched instance: a future of its whole bytes, or its chunks made lazily.
+Made = Future[bytes | bytearray] | Iterator[bytes]
 
 
 def _needs_decoding(location: InstanceLocation, target: str) -> bool:
@@ -85,8 +88,19 @@ def size_as_stored(location: InstanceLocation, target: str) -> int | None:
     return location.stored_size if location.is_compressed_copy else location.size
 
 
-def _whole(archive: Archive, location: InstanceLocation, target: str) -> bytes:
-    return b"".join(instance_as(archive, location, target))
+def _whole(archive: Archive, location: InstanceLocation, target: str,
+           lead: bytes) -> bytes | bytearray:
+    """``lead`` and the instance as ``target``, in one buffer: the blob served as stored
+    is decrypted into place after the lead (:meth:`Archive.read_stored_into`), anything
+    else joined to it."""
+    size = size_as_stored(location, target)
+    if size is None:
+        return b"".join([lead, *instance_as(archive, location, target)])
+    buffer = bytearray(len(lead) + size)
+    buffer[:len(lead)] = lead
+    with memoryview(buffer) as view:
+        archive.read_stored_into(location, view[len(lead):])
+    return buffer
 
 
 def prefetch_pool() -> ThreadPoolExecutor:
@@ -98,10 +112,12 @@ def prefetch_pool() -> ThreadPoolExecutor:
 class Prefetch:
     """Instances being made ahead of a response, in order; see :func:`prefetch_instances`."""
 
-    def __init__(self, archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]]) -> None:
+    def __init__(self, archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]],
+                 leads: Sequence[bytes] | None = None) -> None:
         self._archive = archive
-        self._wanted = iter(wanted)
-        self._pending: deque[Future[bytes] | Iterator[bytes]] = deque()
+        self._wanted: Iterator[tuple[tuple[InstanceLocation, str], bytes]] = iter(zip(
+            wanted, repeat(b"") if leads is None else leads, strict=leads is not None))
+        self._pending: deque[Made] = deque()
         while len(self._pending) <= LOOKAHEAD and self._submit():
             pass
 
@@ -109,18 +125,19 @@ class Prefetch:
         wanted = next(self._wanted, None)
         if wanted is None:
             return False
-        location, target = wanted
+        (location, target), lead = wanted
         if _needs_decoding(location, target) or location.size <= WHOLE_LIMIT:
             self._pending.append(self._archive.prefetch_pool.submit(
-                _whole, self._archive, location, target))
+                _whole, self._archive, location, target, lead))
         else:
-            self._pending.append(instance_as(self._archive, location, target))
+            chunks = instance_as(self._archive, location, target)
+            self._pending.append(chain([lead], chunks) if lead else chunks)
         return True
 
-    def __iter__(self) -> Iterator[Future[bytes] | Iterator[bytes]]:
+    def __iter__(self) -> Iterator[Made]:
         return self
 
-    def __next__(self) -> Future[bytes] | Iterator[bytes]:
+    def __next__(self) -> Made:
         if not self._pending:
             raise StopIteration
         item = self._pending.popleft()
@@ -136,19 +153,21 @@ class Prefetch:
         self._wanted = iter(())
 
 
-def prefetch_instances(archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]]
-                       ) -> Prefetch:
+def prefetch_instances(archive: Archive, wanted: Sequence[tuple[InstanceLocation, str]],
+                       leads: Sequence[bytes] | None = None) -> Prefetch:
     """:func:`instance_as` for each (location, syntax), in order, made ahead in threads.
 
     Yields, per instance, a future of its whole bytes (instances to decode,
     and any up to :data:`WHOLE_LIMIT`) or, for a large instance sent as
-    stored, its lazy chunk iterator. The first :data:`LOOKAHEAD` + 1 start at
+    stored, its lazy chunk iterator. ``leads``, one per instance, are bytes
+    that come first (a door's framing of each part): they are made into the
+    same buffer, so a door sends each part as one write. The first :data:`LOOKAHEAD` + 1 start at
     once (a door may start them while it records the access, releasing
     nothing before); then at most that many are made ahead of the one being
     sent, so memory stays bounded. Close it when done: what has not started
     is cancelled.
     """
-    return Prefetch(archive, wanted)
+    return Prefetch(archive, wanted, leads)
 
 
 def stored_dataset(archive: Archive, location: InstanceLocation) -> Dataset:

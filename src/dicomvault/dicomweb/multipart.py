@@ -440,18 +440,40 @@ def _closing(parts: int, boundary: bytes) -> bytes:
     return (CRLF if parts else b"") + b"--" + boundary + b"--" + CRLF
 
 
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """The bytes around the parts of a body whose parts are known up front: before each
+    part its delimiter and headers (``heads``), after the last the close delimiter.
+
+    The same bytes :func:`multipart_related_stream` writes; a door that makes each
+    part's bytes itself puts its head into the same buffer, so each part is one send.
+    """
+
+    heads: tuple[bytes, ...]
+    closing: bytes
+
+    @classmethod
+    def of(cls, content_types: Iterable[str], boundary: str) -> Framing:
+        """The framing of parts of these content types (no extra headers)."""
+        raw = boundary.encode("ascii")
+        check_boundary(raw)
+        heads = tuple(_part_head(index, raw, content_type, {})
+                      for index, content_type in enumerate(content_types))
+        return cls(heads, _closing(len(heads), raw))
+
+    def length(self, sizes: Iterable[int]) -> int:
+        """The body's length given each part's size, in order."""
+        return sum(len(head) for head in self.heads) + sum(sizes) + len(self.closing)
+
+
 def multipart_related_length(parts: Iterable[tuple[str, int]], boundary: str) -> int:
     """The length of the body :func:`multipart_related_stream` frames from parts of
     ``(content_type, body size)`` with no extra headers: the response's Content-Length
     when every size is known beforehand (the client then reads the body as it is,
     without chunked framing, and the server sends each part without re-framing it)."""
-    raw = boundary.encode("ascii")
-    count = 0
-    total = 0
-    for content_type, size in parts:
-        total += len(_part_head(count, raw, content_type, {})) + size
-        count += 1
-    return total + len(_closing(count, raw))
+    known = list(parts)
+    return Framing.of((content_type for content_type, _ in known), boundary).length(
+        size for _, size in known)
 
 
 def _spec(spec: PartSpec | AsyncPartSpec) -> tuple[str, AsyncBody, Mapping[str, str]]:
@@ -512,7 +534,7 @@ async def amultipart_related_stream(
 
 
 __all__ = [
-    "Event", "MultipartLimits", "MultipartParser", "Part", "PartData", "PartEnded",
+    "Event", "Framing", "MultipartLimits", "MultipartParser", "Part", "PartData", "PartEnded",
     "PartHeaders", "PartStarted", "amultipart_related_stream", "check_boundary", "iter_parts",
     "multipart_related_length", "multipart_related_stream", "new_boundary", "parse_multipart",
 ]

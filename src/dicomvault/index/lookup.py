@@ -8,7 +8,7 @@ retrieve needs to answer without opening the blob.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,12 +90,20 @@ def stored_instances_select(*extra: ColumnElement[Any]) -> Select[Any]:
 
 def to_stored_instance(row: RowMapping) -> StoredInstance:
     """Build a :class:`StoredInstance` from a row of :func:`stored_instances_select`."""
-    values = {name: row[name] for name in _NAMES}
-    values["wrapped_key"] = bytes(values["wrapped_key"])
-    values["sealed_header"] = bytes(values["sealed_header"])
-    if values["sealed_layout"] is not None:
-        values["sealed_layout"] = bytes(values["sealed_layout"])
-    return StoredInstance(**values)
+    return _stored_instance([row[name] for name in _NAMES])
+
+
+#: Positions of the binary columns, which a driver may return as a buffer (memoryview).
+_BINARY = tuple(_NAMES.index(name) for name in ("wrapped_key", "sealed_header", "sealed_layout"))
+
+
+def _stored_instance(values: Sequence[Any]) -> StoredInstance:
+    """A :class:`StoredInstance` from the values of its columns in field order."""
+    fields = list(values)
+    for position in _BINARY:
+        if fields[position] is not None:
+            fields[position] = bytes(fields[position])  # bytes already: not copied
+    return StoredInstance(*fields)
 
 
 def get_instance(conn: Connection, sop_uid: str) -> StoredInstance | None:
@@ -117,18 +125,31 @@ def instances_of(
     which is the order WADO-RS study/series retrieves stream in. An empty list
     means nothing matched; the caller decides whether that is a 404.
     """
-    statement = stored_instances_select().where(studies.c.StudyInstanceUID == study_uid)
-    if series_uid is not None:
-        statement = statement.where(series.c.SeriesInstanceUID == series_uid)
-    if sop_uid is not None:
-        statement = statement.where(instances.c.SOPInstanceUID == sop_uid)
-    statement = statement.order_by(
+    statement = _INSTANCES_OF[series_uid is not None, sop_uid is not None]
+    rows = conn.execute(statement, {"study": study_uid, "series": series_uid, "sop": sop_uid})
+    return [_stored_instance(row) for row in rows]  # rows as tuples: no mapping built
+
+
+def _instances_of(by_series: bool, by_sop: bool) -> Select[Any]:
+    """The statement of :func:`instances_of` for the UIDs it is given."""
+    statement = stored_instances_select().where(
+        studies.c.StudyInstanceUID == bindparam("study"))
+    if by_series:
+        statement = statement.where(series.c.SeriesInstanceUID == bindparam("series"))
+    if by_sop:
+        statement = statement.where(instances.c.SOPInstanceUID == bindparam("sop"))
+    return statement.order_by(
         series.c.SeriesNumber.asc().nulls_last(),
         series.c.pk,
         instances.c.InstanceNumber.asc().nulls_last(),
         instances.c.pk,
     )
-    return [to_stored_instance(row) for row in conn.execute(statement).mappings()]
+
+
+# Built once: constructing and cache-keying the statement cost more than running it
+# (a retrieve's lookup waits for it before its first byte).
+_INSTANCES_OF = {(by_series, by_sop): _instances_of(by_series, by_sop)
+                 for by_series in (False, True) for by_sop in (False, True)}
 
 
 def existing_sop_instance_uids(conn: Connection, sop_uids: Iterable[str]) -> set[str]:

@@ -1,7 +1,13 @@
 """Blob storage (filesystem, in-memory) and the encryption envelope around every object."""
 
 from dicomvault.storage.blobstore import BlobStore, BlobWriter, new_blob_name
-from dicomvault.storage.envelope import SealingWriter, open_bytes, open_sealed, seal_bytes
+from dicomvault.storage.envelope import (
+    SealingWriter,
+    open_bytes,
+    open_sealed,
+    open_sealed_into,
+    seal_bytes,
+)
 from dicomvault.storage.filesystem import FilesystemBlobStore
 from dicomvault.storage.memory import MemoryBlobStore
 
@@ -14,5 +20,6 @@ __all__ = [
     "new_blob_name",
     "open_bytes",
     "open_sealed",
+    "open_sealed_into",
     "seal_bytes",
 ]

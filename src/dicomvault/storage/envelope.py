@@ -149,10 +149,7 @@ def open_sealed(data_key: bytes, chunks: Iterable[bytes], *,
                 continue
             header = bytes(pending[:HEADER_LEN])
             pending = pending[HEADER_LEN:]
-            final_aad, digest = _final_binding(header, content_sha256)
-            (segment_size,) = struct.unpack(">I", header[4:8])
-            segment_len = segment_size + TAG_LEN
-            prefix = header[8:]
+            segment_len, prefix, final_aad, digest = _read_header(header, content_sha256)
         # Keep at least one full segment back: only at the end do we know which is last.
         while len(pending) > segment_len:
             segment = _decrypt(aead, prefix, index, pending[:segment_len], header, last=False)
@@ -169,6 +166,51 @@ def open_sealed(data_key: bytes, chunks: Iterable[bytes], *,
         if digest.hexdigest() != content_sha256:
             raise IntegrityError("stored object does not match the hash recorded at ingest")
     yield segment
+
+
+def open_sealed_into(data_key: bytes, blob: bytes, into: memoryview, *,
+                     content_sha256: str) -> None:
+    """Decrypt a whole ``blob`` into ``into``, which is exactly as long as its plaintext.
+
+    The same checks as :func:`open_sealed` (every tag, the last-segment flag,
+    the content binding or hash), for a blob already read whole, plus its
+    plaintext's length against ``len(into)`` (the size recorded at ingest).
+    Each segment is decrypted straight into its place, so a door can put its
+    framing and several instances in one buffer (one send) without a copy.
+    On :class:`IntegrityError` the buffer holds unauthenticated bytes: the
+    caller drops it.
+    """
+    view = memoryview(blob)
+    if len(view) < HEADER_LEN:
+        raise IntegrityError("stored object is truncated (no envelope header)")
+    header = bytes(view[:HEADER_LEN])
+    segment_len, prefix, final_aad, digest = _read_header(header, content_sha256)
+    body = view[HEADER_LEN:]
+    count = max(1, -(-len(body) // segment_len))  # the last segment may be empty but is there
+    if len(body) - count * TAG_LEN != len(into):
+        raise IntegrityError("stored object is not the size recorded at ingest")
+    start = 0
+    aead = _subkey(data_key, b"dicomvault blob v1")
+    for index in range(count):
+        last = index == count - 1
+        segment = body[index * segment_len:(index + 1) * segment_len]
+        end = start + len(segment) - TAG_LEN
+        _decrypt_into(aead, prefix, index, segment, final_aad if last else header,
+                      into=into[start:end], last=last)
+        if digest is not None:
+            digest.update(into[start:end])
+        start = end
+    if digest is not None and digest.hexdigest() != content_sha256:
+        raise IntegrityError("stored object does not match the hash recorded at ingest")
+
+
+def _read_header(header: bytes, content_sha256: str | None
+                 ) -> tuple[int, bytes, bytes, hashlib._Hash | None]:
+    """From a blob's header: the ciphertext length of a full segment, the nonce prefix,
+    the last segment's associated data and the hash to compute (see _final_binding)."""
+    final_aad, digest = _final_binding(header, content_sha256)
+    (segment_size,) = struct.unpack(">I", header[4:8])
+    return segment_size + TAG_LEN, header[8:], final_aad, digest
 
 
 def _final_binding(header: bytes, content_sha256: str | None
@@ -191,10 +233,20 @@ def _decrypt(
     try:
         return aead.decrypt(_nonce(prefix, index, last), data, aad)
     except InvalidTag as exc:
-        raise IntegrityError(
-            f"stored object failed authentication at segment {index}: "
-            "it was altered, truncated or is corrupt"
-        ) from exc
+        raise _segment_failed(index) from exc
+
+
+def _decrypt_into(aead: AESGCM, prefix: bytes, index: int, data: memoryview, aad: bytes, *,
+                  into: memoryview, last: bool) -> None:
+    try:
+        aead.decrypt_into(_nonce(prefix, index, last), data, aad, into)
+    except InvalidTag as exc:
+        raise _segment_failed(index) from exc
+
+
+def _segment_failed(index: int) -> IntegrityError:
+    return IntegrityError(f"stored object failed authentication at segment {index}: "
+                          "it was altered, truncated or is corrupt")
 
 
 def seal_bytes(data_key: bytes, plaintext: bytes) -> bytes:
