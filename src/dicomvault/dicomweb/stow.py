@@ -1,10 +1,11 @@
 """STOW-RS: store instances sent as ``multipart/related; type="application/dicom"``.
 
 PS3.18 10.5. Parts are streamed into the archive's encrypting upload in
-blocks (no large part is held whole in memory); sealing, parsing and the
-durable write (fsync) of each part run in worker threads while the next part
-is still being received, and the whole
-request is indexed in ONE transaction at the end (group commit). If the body
+blocks (no large part is held whole in memory); hashing, sealing and parsing
+of each part run in a worker thread while the next part is still being
+received, the durable write (fsync, rename) of its blob in the background
+while the worker goes on, and the whole request is indexed in ONE
+transaction at the end (group commit), once every blob is durable. If the body
 turns out to be malformed, every staged blob is discarded and nothing is
 indexed: the response is 400 and the archive holds exactly what it held.
 
@@ -40,9 +41,12 @@ DICOM_JSON = "application/dicom+json"
 # A received duplicate whose bytes differ from the archived copy is discarded (policy
 # ignore-if-identical): reported with warning "Elements Discarded" (PS3.4 Annex GG).
 _WARNING_DUPLICATE_DISCARDED = 0xB006
-_FINISH_CONCURRENCY = 2
+# Parts of a request staged at a time: one worker beside the event loop. Hashing and
+# sealing release the GIL, but parsing does not; a second worker measured slower on two
+# cores (it mostly waits for the GIL, and makes the event loop wait for it too).
+_FINISH_CONCURRENCY = 1
 # A part is received on the event loop and handed to a worker thread (hashing, sealing,
-# writing, parsing, fsync) in blocks of this size, so that a large part is never whole in
+# writing, parsing) in blocks of this size, so that a large part is never whole in
 # memory and small parts cost one thread hop each.
 _HANDOFF_BYTES = 4 * 1024 * 1024
 # Parts received but not yet durable; bounds memory when the client sends faster than disks.
