@@ -5,16 +5,19 @@ An :class:`InstanceUpload` receives the bytes of one Part 10 file in chunks
 straight into the encrypting writer, so nothing is ever written in the clear
 and a multi-gigabyte instance is never held whole in memory; the first
 ``buffer_limit`` bytes and the last few are kept to parse and check the header.
+They are kept by reference, not copied: an instance written in one call (a
+STOW-RS part, a C-STORE data set) is hashed, sealed, parsed and its pixel data
+hashed from the caller's own buffer.
 
 ``finish()`` validates the header and, only if it is sound, commits the sealed
 blob durably (fsync + rename) and returns a :class:`StagedInstance`. Any
 failure aborts the staged blob, so a refused instance leaves nothing behind.
 The Archive service then indexes staged instances in one transaction.
 
-``finish(in_background=True)`` (one instance at a time, as a DIMSE association
-sends them) starts the blob's commit in a worker thread as soon as the last
-byte is written, so that the disk flushes while this thread parses the header
-and runs the index statements: :meth:`StagedInstance.wait_durable` blocks until
+``finish(in_background=True)`` (DIMSE, one instance at a time; STOW-RS, while
+the next part arrives) starts the blob's commit in a worker thread as soon as
+the last byte is written, so that the disk flushes while this thread parses
+the header and goes on with the index statements or the next instance: :meth:`StagedInstance.wait_durable` blocks until
 it is done, and :meth:`dicomvault.archive.Archive.commit` calls it before its
 transaction commits, so nothing is indexed, and nothing acknowledged, before
 its blob is durable. A refused instance waits for its commit and then deletes
