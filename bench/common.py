@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,6 +222,22 @@ def interleaved_rounds(trees: dict[str, Path], module: str, rounds: int) -> None
     for name, measured in results.items():
         medians = {key: statistics.median(r[key] for r in measured) for key in measured[0]}
         print(f"{name:7} " + "  ".join(f"{key} {value:.2f}" for key, value in medians.items()))
+
+
+def run_ab(description: str, module: str, measure: Callable[[], dict[str, float]],
+           rounds: int) -> None:
+    """The ``main`` of an interleaved A/B benchmark: with ``--measure``, one round of
+    ``measure`` in this tree, printed as JSON; otherwise rounds over ``--before`` (if
+    given) and ``--after`` (see :func:`interleaved_rounds`)."""
+    args = ab_arguments(description, rounds)
+    if args.measure:
+        print(json.dumps(measure()))
+        return
+    print_command()
+    trees = {"after": args.after.resolve()}
+    if args.before is not None:
+        trees = {"before": args.before.resolve(), **trees}
+    interleaved_rounds(trees, module, args.rounds)
 
 
 def median(values: Sequence[float]) -> float:

@@ -18,7 +18,6 @@ checkout. Linux only (reads ``/proc``).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -26,15 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import (
-    RunningServer,
-    ab_arguments,
-    dicomvault_node,
-    interleaved_rounds,
-    print_command,
-    server_cpu,
-    stow_body,
-)
+from bench.common import RunningServer, dicomvault_node, run_ab, server_cpu, stow_body
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_series, to_part10
 
 STUDY_UID = "1.2.826.0.1.3680043.10.1291.9.1"
@@ -98,15 +89,7 @@ def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
 
 
 def main() -> None:
-    args = ab_arguments(__doc__.splitlines()[0], rounds=5)
-    if args.measure:
-        print(json.dumps(measure()))
-        return
-    print_command()
-    trees = {"after": args.after.resolve()}
-    if args.before is not None:
-        trees = {"before": args.before.resolve(), **trees}
-    interleaved_rounds(trees, "bench.wado", args.rounds)
+    run_ab(__doc__.splitlines()[0], "bench.wado", measure, rounds=5)
 
 
 if __name__ == "__main__":

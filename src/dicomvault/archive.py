@@ -368,7 +368,7 @@ class Archive:
         try:
             principal = self.policy.require(ctx, Permission.STORE)
         except PermissionDeniedError:
-            self._discard(staged)
+            self.discard(staged)
             raise
         accepted: list[StagedInstance] = []
         failures: list[StoreFailure] = []
@@ -378,13 +378,13 @@ class Archive:
                 failures.append(_failure(item, StudyMismatchError(
                     "instance belongs to another study than the one in the request URL"
                 )))
-                self._discard([item])
+                self.discard([item])
             elif not principal.scope.allows(study.InstitutionName,
                                             study.InstitutionalDepartmentName,
                                             study.ReferringPhysicianName):
                 failures.append(_failure(item, PermissionDeniedError(
                     "this account may not store studies outside its scope")))
-                self._discard([item])
+                self.discard([item])
             else:
                 accepted.append(item)
         obsolete_blobs: list[str] = []
@@ -410,12 +410,12 @@ class Archive:
                 for item in to_insert:
                     item.wait_durable()
         except DicomVaultError:
-            self._discard(accepted)
+            self.discard(accepted)
             raise
         for name in obsolete_blobs:
             self.blobs.delete(name)
         kept = {s.stored.blob_name for s in to_insert}
-        self._discard([s for s in accepted if s.stored.blob_name not in kept])
+        self.discard([s for s in accepted if s.stored.blob_name not in kept])
         self._compress_on_ingest(to_insert, ctx)
         return results, failures
 
@@ -423,8 +423,9 @@ class Archive:
                            failures: list[StoreFailure]) -> list[StagedInstance]:
         """Refuse instances whose study was deleted, or whose key version retired, while
         they were being received (their data key would be unrecoverable)."""
-        bad = self.study_keys.unusable(
-            conn, [(s.parsed.study.StudyInstanceUID, s.stored.kek_id) for s in staged])
+        # One check per (study, key version), not per instance: the provider reads it afresh.
+        bad = self.study_keys.unusable(conn, dict.fromkeys(
+            (s.parsed.study.StudyInstanceUID, s.stored.kek_id) for s in staged))
         if not bad:
             return staged
         kept = []
@@ -432,7 +433,7 @@ class Archive:
             if item.parsed.study.StudyInstanceUID in bad:
                 failures.append(_failure(item, OutOfResourcesError(
                     "the study's key changed while storing (deleted or rotated); retry")))
-                self._discard([item])
+                self.discard([item])
             else:
                 kept.append(item)
         return kept
@@ -479,7 +480,9 @@ class Archive:
                 results.append(_result(item, StoreOutcome.DUPLICATE_IGNORED))
         return to_insert, results, failures, replaced
 
-    def _discard(self, staged: Sequence[StagedInstance]) -> None:
+    def discard(self, staged: Sequence[StagedInstance]) -> None:
+        """Delete the blobs of staged instances that will not be committed (a door whose
+        request failed half-way); waits for a blob still committing in the background."""
         for item in staged:
             try:
                 item.wait_durable()  # a background commit must not publish it after the delete

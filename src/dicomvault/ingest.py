@@ -5,20 +5,23 @@ An :class:`InstanceUpload` receives the bytes of one Part 10 file in chunks
 straight into the encrypting writer, so nothing is ever written in the clear
 and a multi-gigabyte instance is never held whole in memory; the first
 ``buffer_limit`` bytes and the last few are kept to parse and check the header.
+They are kept by reference, not copied: an instance written in one call (a
+STOW-RS part, a C-STORE data set) is hashed, sealed, parsed and its pixel data
+hashed from the caller's own buffer.
 
 ``finish()`` validates the header and, only if it is sound, commits the sealed
 blob durably (fsync + rename) and returns a :class:`StagedInstance`. Any
 failure aborts the staged blob, so a refused instance leaves nothing behind.
 The Archive service then indexes staged instances in one transaction.
 
-``finish(in_background=True)`` (one instance at a time, as a DIMSE association
-sends them) starts the blob's commit in a worker thread as soon as the last
-byte is written, so that the disk flushes while this thread parses the header
-and runs the index statements: :meth:`StagedInstance.wait_durable` blocks until
-it is done, and :meth:`dicomvault.archive.Archive.commit` calls it before its
-transaction commits, so nothing is indexed, and nothing acknowledged, before
-its blob is durable. A refused instance waits for its commit and then deletes
-the blob.
+``finish(in_background=True)`` (DIMSE, one instance at a time; STOW-RS, while
+the next part arrives) starts the blob's commit in a worker thread as soon as
+the last byte is written, so that the disk flushes while this thread parses
+the header and goes on with the index statements or the next instance:
+:meth:`StagedInstance.wait_durable` blocks until it is done, and
+:meth:`dicomvault.archive.Archive.commit` calls it before its transaction
+commits, so nothing is indexed, and nothing acknowledged, before its blob is
+durable. A refused instance waits for its commit and then deletes the blob.
 """
 
 from __future__ import annotations
@@ -93,7 +96,10 @@ class InstanceUpload:
         self._sealer = SealingWriter(self._data_key, self._writer.write)
         self._max_bytes = max_bytes
         self._buffer_limit = buffer_limit
-        self._prefix = bytearray()
+        # The file's first ``buffer_limit`` bytes as written (references, not copies: a
+        # whole instance written at once is parsed and hashed from the caller's buffer).
+        self._head: list[bytes] = []
+        self._head_size = 0
         self._tail = b""
         self._done = False
         # Files beyond the buffer: pixel data hashed as it streams past (started once the
@@ -108,23 +114,32 @@ class InstanceUpload:
         if self._sealer.size + len(chunk) > self._max_bytes:
             self.abort()
             raise TooLargeError(f"instance is larger than the limit of {self._max_bytes} bytes")
+        if not isinstance(chunk, bytes):
+            chunk = bytes(chunk)  # kept below: must not change behind our back
         try:
             self._sealer.write(chunk)
         except DicomVaultError:
             self.abort()
             raise
-        kept = max(self._buffer_limit - len(self._prefix), 0)
-        if kept:
-            self._prefix += memoryview(chunk)[:kept]  # one copy, not two
+        kept = min(self._buffer_limit - self._head_size, len(chunk))
+        if kept > 0:
+            self._head.append(chunk if kept == len(chunk) else chunk[:kept])
+            self._head_size += kept
         self._tail = (self._tail + chunk[-_TAIL_BYTES:])[-_TAIL_BYTES:]
         try:
-            if self._pixels is None and len(self._prefix) >= self._buffer_limit:
-                self._pixels = hasher_after_header(bytes(self._prefix))
+            if self._pixels is None and self._head_size >= self._buffer_limit:
+                self._pixels = hasher_after_header(self._whole_head())
             if self._pixels is not None:
-                self._pixels.update(chunk[kept:])
+                self._pixels.update(memoryview(chunk)[kept:])
         except DicomVaultError:
             self.abort()
             raise
+
+    def _whole_head(self) -> bytes:
+        """The buffered first bytes as one ``bytes`` (joined once, only if written in pieces)."""
+        if len(self._head) > 1:
+            self._head = [b"".join(self._head)]
+        return self._head[0] if self._head else b""
 
     def finish(self, *, in_background: bool = False) -> StagedInstance:
         """Validate and make durable; aborts (nothing left behind) on any failure.
@@ -138,11 +153,11 @@ class InstanceUpload:
             if in_background and not self._writer.commit_uses_index:
                 self._committing = _COMMITS.submit(self._writer.commit)
             total = self._sealer.size
-            if len(self._prefix) < total and total > self._buffer_limit:
+            if self._head_size < total and total > self._buffer_limit:
                 parsed = self._parse_large(total)
                 pixel_sha256 = self._pixels.hexdigest() if self._pixels else None
             else:
-                whole = bytes(self._prefix)
+                whole = self._whole_head()
                 parsed = parse_incoming(whole, total, self._tail)
                 pixel_sha256 = file_pixel_sha256(whole, parsed.pixel_offset,
                                                  parsed.instance.TransferSyntaxUID)
@@ -166,7 +181,7 @@ class InstanceUpload:
                               durable=self._committing)
 
     def _parse_large(self, total: int) -> ParsedHeader:
-        parsed = parse_incoming(bytes(self._prefix), total, self._tail)
+        parsed = parse_incoming(self._whole_head(), total, self._tail)
         if parsed.pixel_offset is None:
             raise TooLargeError(
                 f"objects whose header exceeds {self._buffer_limit} bytes are not accepted"

@@ -401,3 +401,19 @@ def test_events_have_the_part_size() -> None:
     parser = MultipartParser(b"b")
     events = parser.feed(b"--b\r\n\r\nhello\r\n--b--")
     assert events[-1] == PartEnded(5)
+
+
+def test_part_data_is_handed_on_as_views_of_the_received_chunk() -> None:
+    payload = bytes(range(256)) * 400
+    body = _body([("application/dicom", payload)], "bnd")
+    middle = 50_000
+    first, second = body[:middle], body[middle:]
+    parser = MultipartParser(b"bnd")
+    events = parser.feed(first) + parser.feed(second)
+    parser.close()
+    data = [event.data for event in events if isinstance(event, PartData)]
+    assert b"".join(data) == payload
+    # Not copied: the large slices are views into the chunks the parser was given.
+    large = [piece for piece in data if len(piece) > 1000]
+    assert large and all(isinstance(piece, memoryview) and piece.obj in (first, second)
+                         for piece in large)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 
 import pytest
@@ -226,3 +227,27 @@ def test_into_opens_a_blob_only_as_its_recorded_content_and_size() -> None:
     unbound = _seal(key, plaintext, bind_content=False)
     with pytest.raises(IntegrityError, match="hash recorded at ingest"):
         _into(key, unbound, len(plaintext), _sha(b"something else"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(plaintext=st.binary(max_size=600), cuts=st.lists(st.integers(0, 600), max_size=8),
+       mutable=st.booleans())
+def test_pieces_written_in_any_split_seal_like_one_write(
+        plaintext: bytes, cuts: list[int], mutable: bool) -> None:
+    """The writer keeps what it is given by reference only when it cannot change: a
+    caller reusing its buffer (bytearray) after the call leaves the blob intact."""
+    key = os.urandom(32)
+    out: list[bytes] = []
+    writer = SealingWriter(key, out.append, segment_size=SEGMENT)
+    points = sorted({0, len(plaintext), *(c % (len(plaintext) + 1) for c in cuts)})
+    for start, stop in itertools.pairwise(points):
+        piece: bytes = plaintext[start:stop]
+        if mutable:
+            buffer = bytearray(piece)
+            writer.write(buffer)  # type: ignore[arg-type]  # callers may pass a buffer
+            buffer[:] = b"\0" * len(buffer)
+        else:
+            writer.write(piece)
+    assert writer.close() == _sha(plaintext)
+    assert b"".join(open_sealed(key, [b"".join(out)], content_sha256=_sha(plaintext))) \
+        == plaintext

@@ -15,6 +15,7 @@ exactly (so a search for one patient shows in that patient's access history).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +41,12 @@ _IDENTIFYING_KEYS = {"PatientID": PATIENT, "StudyInstanceUID": STUDY,
 _WILDCARDS = frozenset("*?")
 
 
+def _named(patient: str | None, study: str | None, series: str | None, sop: str | None
+           ) -> tuple[tuple[str, str | None], ...]:
+    """Identifiers with their subject kinds, in the order events list them."""
+    return (PATIENT, patient), (STUDY, study), (SERIES, series), (SOP, sop)
+
+
 class AuditTrail:
     """Turns archive operations into ledger events (see the module docstring)."""
 
@@ -62,8 +69,8 @@ class AuditTrail:
     def subjects(self, *, study: str | None = None, series: str | None = None,
                  sop: str | None = None, patient: str | None = None) -> list[str]:
         """The typed keyed-hash subjects of the identifiers given (raw values in, no PHI out)."""
-        named = ((PATIENT, patient), (STUDY, study), (SERIES, series), (SOP, sop))
-        return [self._hash.subject(kind, value) for kind, value in named if value]
+        return [self._hash.subject(kind, value)
+                for kind, value in _named(patient, study, series, sop) if value]
 
     def record(self, conn: sa.Connection, ctx: RequestContext, kind: EventType, *,
                study: str | None = None, series: str | None = None, sop: str | None = None,
@@ -82,6 +89,7 @@ class AuditTrail:
                          replaced: Iterable[str] = ()) -> None:
         """One ``instance_stored`` per instance written (``replaced``: SOP UIDs overwritten)."""
         overwritten = set(replaced)
+        subject = functools.cache(self._hash.subject)  # a batch is mostly one study, series
         events = []
         for item in staged:
             details: Details = {
@@ -93,9 +101,9 @@ class AuditTrail:
             }
             if item.pixel_sha256 is not None:
                 details["pixel_sha256"] = item.pixel_sha256
-            subjects = self.subjects(
-                patient=item.parsed.patient.PatientID, study=item.parsed.study.StudyInstanceUID,
-                series=item.parsed.series.SeriesInstanceUID, sop=item.sop_instance_uid)
+            subjects = [subject(kind, value) for kind, value in _named(
+                item.parsed.patient.PatientID, item.parsed.study.StudyInstanceUID,
+                item.parsed.series.SeriesInstanceUID, item.sop_instance_uid) if value]
             events.append(self._event(ctx, EventType.INSTANCE_STORED, subjects, details))
         if events:
             self.ledger.append(conn, events)

@@ -59,7 +59,7 @@ class PixelDataHasher:
         self._remaining = 0
         self._state = "element"  # element -> value | item -> item value -> ... -> done
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view and self._state != "done":
             if self._state in ("value", "item value"):
@@ -150,5 +150,5 @@ def file_pixel_sha256(data: bytes, pixel_offset: int | None, transfer_syntax_uid
     if pixel_offset is None:
         return None
     hasher = PixelDataHasher(transfer_syntax_uid)
-    hasher.update(data[pixel_offset:])
+    hasher.update(memoryview(data)[pixel_offset:])  # a view: the value is not copied
     return hasher.hexdigest()

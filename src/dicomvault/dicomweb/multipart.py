@@ -11,15 +11,18 @@ PS3.18 8.6.1.2 carries DICOM instances, frames and bulk data as
 push parser: ``feed(chunk)`` returns the events that chunk completes
 (:class:`PartStarted` with the part's headers, :class:`PartData` slices,
 :class:`PartEnded`); ``close()`` checks the body ended properly. Inside a
-part it searches only ``held + chunk`` for ``CRLF--boundary`` with
-``bytes.find`` (C speed), hands on everything except the last
-``len(delimiter) - 1`` bytes (which may be the start of a delimiter split
-across two chunks) and keeps just those. Every byte is therefore searched a
-bounded number of times and copied twice at most: linear time, and memory
-bounded by the chunk size plus 73 bytes, whatever the size of a part. Header
-blocks and the preamble are searched from where the previous search stopped,
-so even one-byte chunks stay linear, and both are capped by
-:class:`MultipartLimits` (as are the part size and the number of parts).
+part it searches the chunk itself for ``CRLF--boundary`` with ``bytes.find``
+(C speed) and hands on views of it (:class:`PartData` holds a
+``memoryview``, not a copy), except the last ``len(delimiter) - 1`` bytes,
+which may be the start of a delimiter split across two chunks: it keeps just
+those and checks them against the start of the next chunk. Part data is
+therefore searched once and never copied; memory is bounded by the chunk
+size plus 73 bytes, whatever the size of a part. The framing (preamble,
+delimiter lines, header blocks) goes through a buffer, fed a slice of the
+chunk at a time so that the part data after it does not; it is searched from
+where the previous search stopped, so even one-byte chunks stay linear, and
+capped by :class:`MultipartLimits` (as are the part size and the number of
+parts).
 
 :func:`iter_parts` wraps the parser for an ASGI body: it yields :class:`Part`
 objects whose ``chunks()`` pull the request stream on demand, so a 2 GB part
@@ -53,6 +56,7 @@ from dicomvault.errors import InvalidInputError, TooLargeError
 CRLF = b"\r\n"
 _BCHARS = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ")
 _MAX_PADDING = 256  # transport padding (LWSP) tolerated after a delimiter
+_FRAMING_SLICE = 1024  # bytes of a chunk put in the framing buffer at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,8 @@ class PartStarted:
 
 @dataclass(frozen=True, slots=True)
 class PartData:
-    data: bytes
+    #: A slice of the received chunk: a view into it, not a copy (join or hash it as is).
+    data: bytes | memoryview
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +161,8 @@ class MultipartParser:
         self._limits = limits or MultipartLimits()
         self._dash_boundary = b"--" + boundary
         self._delimiter = CRLF + self._dash_boundary
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # framing (preamble, delimiters, headers) not yet parsed
+        self._held = b""  # part data held back: it may be the start of a delimiter
         self._state = self._PREAMBLE
         self._scan_from = 0  # where the next search of a preamble or header block starts
         self._parts = 0
@@ -178,11 +184,9 @@ class MultipartParser:
             raise InvalidInputError("multipart body already found malformed")
         if self._state == self._DONE:
             return []
-        self._buffer += chunk
         events: list[Event] = []
         try:
-            while self._step(events):
-                pass
+            self._consume(chunk if isinstance(chunk, bytes) else bytes(chunk), events)
         except InvalidInputError:
             self._state = self._FAILED
             raise
@@ -204,9 +208,29 @@ class MultipartParser:
 
     # -- one state transition per call; True when it consumed something ------------------
 
+    def _consume(self, data: bytes, events: list[Event]) -> None:
+        """Parse ``data``: part data straight from it, delimiters and headers through the
+        buffer (see the module docstring)."""
+        position = 0
+        while position < len(data) and self._state != self._DONE:
+            if self._state == self._BODY:
+                position = self._body(data, position, events)
+                continue
+            # Framing is small: it goes through the buffer a slice at a time, so that the
+            # part data after it is not copied there too.
+            end = min(len(data), position + _FRAMING_SLICE)
+            self._buffer += memoryview(data)[position:end]
+            while self._state not in (self._BODY, self._DONE) and self._step(events):
+                pass
+            if self._state != self._BODY:
+                position = end
+                continue
+            # The part's data begins in the slice just appended: go on in ``data`` itself.
+            body_start = end - len(self._buffer)
+            self._buffer.clear()
+            position = body_start
+
     def _step(self, events: list[Event]) -> bool:
-        if self._state == self._BODY:
-            return self._body(events)
         if self._state == self._HEADERS:
             return self._headers(events)
         if self._state == self._DELIMITER:
@@ -288,33 +312,55 @@ class MultipartParser:
         events.append(PartStarted(headers, self._parts))
         return True
 
-    def _emit(self, events: list[Event], count: int) -> None:
-        if count <= 0:
+    def _emit(self, events: list[Event], data: bytes | memoryview) -> None:
+        if not data:
             return
-        self._part_size += count
+        self._part_size += len(data)
         if self._part_size > self._limits.max_part_bytes:
             raise TooLargeError(
                 f"part {self._parts} is larger than the limit of "
                 f"{self._limits.max_part_bytes} bytes")
-        with memoryview(self._buffer) as view:
-            data = bytes(view[:count])
-        del self._buffer[:count]
         events.append(PartData(data))
 
-    def _body(self, events: list[Event]) -> bool:
-        found = self._buffer.find(self._delimiter)
-        if found < 0:
-            self._emit(events, len(self._buffer) - len(self._delimiter) + 1)
-            return False
-        self._emit(events, found)
-        del self._buffer[: len(self._delimiter)]
+    def _end_part(self, events: list[Event]) -> None:
+        self._held = b""
         if self._declared is not None and self._declared != self._part_size:
             raise InvalidInputError(
                 f"part {self._parts} has {self._part_size} bytes but its Content-Length "
                 f"says {self._declared}")
         events.append(PartEnded(self._part_size))
         self._state = self._DELIMITER
-        return True
+
+    def _body(self, data: bytes, position: int, events: list[Event]) -> int:
+        """Hand on part data from ``data[position:]``; where the part's framing resumes
+        (``len(data)`` if the part goes on in the next chunk)."""
+        delimiter = self._delimiter
+        if self._held:  # a delimiter may start in the bytes held back from the last chunk
+            held = self._held
+            probe = held + data[position:position + len(delimiter) - 1]
+            found = probe.find(delimiter)
+            if found >= 0:
+                self._emit(events, probe[:found])
+                self._end_part(events)
+                return position + found + len(delimiter) - len(held)
+            if len(probe) < len(held) + len(delimiter) - 1:  # all of data is in the probe
+                keep = max(0, len(probe) - len(delimiter) + 1)
+                self._emit(events, probe[:keep])
+                self._held = probe[keep:]
+                return len(data)
+            self._emit(events, held)
+            self._held = b""
+        found = data.find(delimiter, position)
+        if found >= 0:
+            self._emit(events, memoryview(data)[position:found])
+            self._end_part(events)
+            return found + len(delimiter)
+        # Everything but what may be the start of a delimiter split across two chunks.
+        end = max(position, len(data) - len(delimiter) + 1)
+        self._emit(events, data if (position, end) == (0, len(data)) else
+                   memoryview(data)[position:end])
+        self._held = data[end:]
+        return len(data)
 
 
 def parse_multipart(body: bytes, boundary: bytes,
@@ -322,7 +368,7 @@ def parse_multipart(body: bytes, boundary: bytes,
     """Parse a whole body held in memory (small responses, tests)."""
     parser = MultipartParser(boundary, limits)
     parts: list[tuple[PartHeaders, bytes]] = []
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     for event in parser.feed(body):
         if isinstance(event, PartStarted):
             parts.append((event.headers, b""))
@@ -381,8 +427,9 @@ class Part:
     def content_length(self) -> int | None:
         return self.headers.content_length
 
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        """The part's data in the slices the request delivered (never joined)."""
+    async def chunks(self) -> AsyncGenerator[bytes | memoryview, None]:
+        """The part's data in the slices the request delivered (never joined): views into
+        the received chunks, valid as long as they are referenced."""
         if self._reading:
             raise RuntimeError("a part's data can be read only once")
         self._reading = True

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +101,19 @@ def _with_norms(values: dict[str, Any]) -> dict[str, Any]:
         if name in values:
             values[norm] = normalize_person_name(values[name])
     return values
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _columns(record: object) -> dict[str, Any]:
+    """The fields of a flat record (:mod:`dicomvault.index.records`) as column values:
+    ``dataclasses.asdict`` without its deep copy, which no scalar needs."""
+    kind = type(record)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))  # type: ignore[arg-type]
+    return {name: getattr(record, name) for name in names}
 
 
 def _is_empty(value: object) -> bool:
@@ -302,7 +315,7 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
         group = [r for r in records if r.study.StudyInstanceUID == uid]
         study_wanted[uid] = (
             patient_pks[_patient_key(group[0])],
-            _merge_first_non_empty(asdict(r.study) for r in group),
+            _merge_first_non_empty(_columns(r.study) for r in group),
         )
     study_rows = _upsert_children(
         conn,
@@ -324,7 +337,7 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
         group = [r for r in records if r.series.SeriesInstanceUID == uid]
         series_wanted[uid] = (
             study_pks[group[0].study.StudyInstanceUID],
-            _merge_first_non_empty(asdict(r.series) for r in group),
+            _merge_first_non_empty(_columns(r.series) for r in group),
         )
     series_rows = _upsert_children(
         conn,
@@ -337,8 +350,8 @@ def _insert(conn: Connection, records: Sequence[InstanceRecord]) -> _Touched:
     series_pks = series_rows.pks
     rows = [
         {
-            **asdict(r.instance),
-            **asdict(r.stored),
+            **_columns(r.instance),
+            **_columns(r.stored),
             "stored_at": r.stored_at,
             "series_pk": series_pks[r.series.SeriesInstanceUID],
         }

@@ -28,7 +28,9 @@ _INSERT_EVENT_INDEX = sa.insert(ledger_event_index)
 def event_time(text: str) -> datetime:
     """An event's RFC 3339 UTC ``time`` as an aware datetime (fraction cut to microseconds)."""
     stamp, _, fraction = text.rstrip("Z").partition(".")
-    parsed = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    # fromisoformat: the same value as strptime "%Y-%m-%dT%H:%M:%S" for the RFC 3339
+    # times events hold (LedgerEvent checks them), several times faster.
+    parsed = datetime.fromisoformat(stamp).replace(tzinfo=UTC)
     return parsed.replace(microsecond=int((fraction + "000000")[:6]))
 
 

@@ -64,11 +64,17 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
 class SealingWriter:
     """Encrypts a plaintext stream into a blob, segment by segment.
 
-    ``sink`` receives ciphertext chunks as they are produced. The writer also
-    computes the plaintext's SHA-256 and size, which the index records, and
-    binds the last segment to that SHA-256 (a ``DVB2`` blob) unless
+    ``sink`` receives ciphertext chunks as they are produced. The writer
+    also computes the plaintext's SHA-256 and size, which the index records,
+    and binds the last segment to that SHA-256 (a ``DVB2`` blob) unless
     ``bind_content`` is false (a ``DVB1`` blob, for objects whose readers do
     not know the plaintext's hash: backup snapshots).
+
+    Plaintext is not copied when it need not be: whole segments are encrypted
+    from views of what :meth:`write` was given, and a ``bytes`` remainder is
+    kept by reference until more data or :meth:`close` comes (an instance of
+    one segment, the usual case, is hashed and encrypted straight from the
+    caller's buffer).
     """
 
     def __init__(
@@ -85,7 +91,8 @@ class SealingWriter:
         self._prefix = secrets.token_bytes(7)
         magic = MAGIC if bind_content else MAGIC_UNBOUND
         self._header = magic + struct.pack(">I", segment_size) + self._prefix
-        self._buffer = bytearray()
+        #: Plaintext of the segment being filled: the caller's bytes, or our own copy.
+        self._pending: bytes | bytearray | memoryview = b""
         self._index = 0
         self._hash = hashlib.sha256()
         self.size = 0
@@ -95,21 +102,33 @@ class SealingWriter:
     def write(self, plaintext: bytes) -> None:
         self._hash.update(plaintext)
         self.size += len(plaintext)
-        self._buffer += plaintext
-        while len(self._buffer) > self._segment_size:
-            segment = self._buffer[: self._segment_size]  # AES-GCM reads a bytearray as is
-            del self._buffer[: self._segment_size]
-            self._emit(segment, last=False)
+        view = memoryview(plaintext)
+        if self._pending:
+            # A segment is emitted only once more data follows it (the last is flagged).
+            pending = self._pending
+            buffer = pending if isinstance(pending, bytearray) else bytearray(pending)
+            room = self._segment_size - len(buffer)
+            buffer += view[:room]
+            view = view[room:]
+            if not view:
+                self._pending = buffer
+                return
+            self._emit(buffer, last=False)
+        while len(view) > self._segment_size:
+            self._emit(view[: self._segment_size], last=False)
+            view = view[self._segment_size:]
+        # Kept by reference only when nobody can change it behind our back.
+        self._pending = view if isinstance(plaintext, bytes) else bytes(view)
 
     def close(self) -> str:
         """Seal the final segment; returns the plaintext SHA-256 (hex)."""
         if not self._closed:
-            self._emit(self._buffer, last=True)
-            self._buffer = bytearray()
+            self._emit(self._pending, last=True)
+            self._pending = b""
             self._closed = True
         return self._hash.hexdigest()
 
-    def _emit(self, segment: bytes | bytearray, *, last: bool) -> None:
+    def _emit(self, segment: bytes | bytearray | memoryview, *, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)
         aad = self._header
         if last and self._header[:4] == MAGIC:
