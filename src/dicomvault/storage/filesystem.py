@@ -98,7 +98,7 @@ class FilesystemBlobStore(BlobStore):
         self.root = root
         self.fsync = fsync
         self.staging_dir = root / ".staging"
-        self._root = str(root)  # the read path joins strings: see read()
+        self._root = str(root)  # the read path joins strings: see _location()
         self._known_dirs: set[Path] = set()
         if not self.staging_dir.is_dir():
             self._create_layout()
@@ -114,8 +114,12 @@ class FilesystemBlobStore(BlobStore):
             _fsync_dir(self.root.parent)
 
     def path_of(self, name: str) -> Path:
+        return Path(self._location(name))
+
+    def _location(self, name: str) -> str:
+        """Where blob ``name`` lives, as a string (the read path opens it without pathlib)."""
         check_blob_name(name)
-        return self.root / name[:_FANOUT_DIGITS] / name
+        return f"{self._root}{os.sep}{name[:_FANOUT_DIGITS]}{os.sep}{name}"
 
     def ensure_dir(self, directory: Path) -> None:
         """Recreate a fan-out directory someone removed (normally they all exist)."""
@@ -133,9 +137,9 @@ class FilesystemBlobStore(BlobStore):
     def read(self, name: str) -> Iterator[bytes]:
         # os-level calls on a string path: a retrieve reads one blob per instance, and
         # pathlib plus a buffered file object cost more than the read of 0.5 MB itself.
-        check_blob_name(name)
+        location = self._location(name)
         try:
-            fd = os.open(f"{self._root}{os.sep}{name[:_FANOUT_DIGITS]}{os.sep}{name}", os.O_RDONLY)
+            fd = os.open(location, os.O_RDONLY)
         except FileNotFoundError as exc:
             raise IntegrityError("a stored object is missing from blob storage") from exc
         try:
