@@ -32,11 +32,14 @@ about 0.25 s. ``tests/dicom/test_json.py`` keeps it under a generous bound.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filewriter import correct_ambiguous_vr_element
@@ -53,6 +56,28 @@ BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _WORD_SIZE = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 BulkDataURI = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordInfo:
+    """What building an element from a dictionary keyword needs."""
+
+    tag: int
+    key: str  # the tag as DICOM JSON keys it: 8 upper-case hex digits
+    vr: str
+    multi_valued: bool
+
+
+@functools.cache
+def keyword_info(keyword: str) -> KeywordInfo | None:
+    """The data dictionary's entry for ``keyword`` (None if it is not one), looked up
+    once: building responses element by element, the three dictionary lookups per
+    element were most of the time (C-FIND matches, QIDO-RS, STOW-RS responses)."""
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return None
+    return KeywordInfo(tag, f"{tag:08X}", str(dictionary_VR(keyword)),
+                       str(dictionary_VM(keyword)) != "1")
 
 
 def _key(tag: BaseTag) -> str:

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
-from pydicom.datadict import dictionary_VM, dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.jsonrep import convert_to_python_number
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.valuerep import PersonName
 
+from dicomvault.dicom.json import keyword_info
 from dicomvault.index.attributes import REQUEST_ATTRIBUTES, QueryLevel
 
 Value = str | int | None
@@ -53,17 +53,6 @@ class ResultRow:
         return None if value == "" else value
 
 
-@functools.cache
-def _element_meta(keyword: str) -> tuple[int, str, bool] | None:
-    """(tag, VR, may hold several values) of a dictionary keyword (None if it is not
-    one): looked up once, not per element (the dictionary lookups were most of the time
-    spent building a C-FIND response's data set)."""
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        return None
-    return tag, str(dictionary_VR(keyword)), str(dictionary_VM(keyword)) != "1"
-
-
 def _element_value(vr: str, multi_valued: bool, value: Value) -> Any:
     if value is None or value == "":
         return empty_value_for_VR(vr)
@@ -75,13 +64,12 @@ def _element_value(vr: str, multi_valued: bool, value: Value) -> Any:
 
 
 def _element(keyword: str, value: Value) -> DataElement:
-    meta = _element_meta(keyword)
-    if meta is None:
+    info = keyword_info(keyword)
+    if info is None:
         raise KeyError(keyword)
-    tag, vr, multi_valued = meta
-    if vr == "SQ":
-        return DataElement(tag, vr, DicomSequence())
-    return DataElement(tag, vr, _element_value(vr, multi_valued, value))
+    if info.vr == "SQ":
+        return DataElement(info.tag, info.vr, DicomSequence())
+    return DataElement(info.tag, info.vr, _element_value(info.vr, info.multi_valued, value))
 
 
 def _request_attributes(row: ResultRow) -> DataElement:
@@ -102,7 +90,7 @@ def to_dataset(row: ResultRow) -> Dataset:
     for keyword in row.returned:
         if keyword == "RequestAttributesSequence":
             dataset.add(_request_attributes(row))
-        elif _element_meta(keyword) is not None:
+        elif keyword_info(keyword) is not None:
             dataset.add(_element(keyword, row.values.get(keyword)))
     return dataset
 
@@ -110,15 +98,6 @@ def to_dataset(row: ResultRow) -> Dataset:
 _NUMBER_VRS = frozenset({"IS", "DS", "US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI",
                        "UR", "UT"})
-
-
-@functools.cache
-def _json_meta(keyword: str) -> tuple[str, str, bool] | None:
-    """(tag as 8 hex digits, VR, may hold several values) of a dictionary keyword."""
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        return None
-    return f"{tag:08X}", str(dictionary_VR(keyword)), str(dictionary_VM(keyword)) != "1"
 
 
 def _person_name_json(value: str) -> dict[str, str]:
@@ -154,10 +133,10 @@ def _json_element(keyword: str, vr: str, multi: bool, value: Value) -> dict[str,
 def _fields_json(row: ResultRow, keywords: tuple[str, ...]) -> dict[str, Any]:
     elements = []
     for keyword in keywords:
-        meta = _json_meta(keyword)
-        if meta is not None:
-            tag, vr, multi = meta
-            elements.append((tag, _json_element(keyword, vr, multi, row.values.get(keyword))))
+        info = keyword_info(keyword)
+        if info is not None:
+            elements.append((info.key, _json_element(keyword, info.vr, info.multi_valued,
+                                                      row.values.get(keyword))))
     return dict(sorted(elements))
 
 
@@ -180,10 +159,10 @@ def _json_plan(returned: tuple[str, ...]) -> tuple[tuple[str, str, str, bool, in
     """
     plan = []
     for keyword in returned:
-        meta = _json_meta(keyword)
-        if meta is None:
+        info = keyword_info(keyword)
+        if info is None:
             continue
-        tag, vr, multi = meta
+        tag, vr, multi = info.key, info.vr, info.multi_valued
         if vr in _TEXT_VRS or vr in _NUMBER_VRS or vr == "PN":
             kind = _PLAIN
         elif keyword == "RequestAttributesSequence":
