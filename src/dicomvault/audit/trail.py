@@ -128,13 +128,7 @@ class AuditTrail:
                       extra: Callable[[InstanceLocation], Details]) -> None:
         # A series' instances share their study and series: hash each of those once. One
         # operation, one time for all its events (a retrieve waits for them to commit).
-        hashed: dict[tuple[str, str], str] = {}
-
-        def subject(kind: str, value: str) -> str:
-            if (kind, value) not in hashed:
-                hashed[kind, value] = self._hash.subject(kind, value)
-            return hashed[kind, value]
-
+        subject = functools.cache(self._hash.subject)
         now = utc_now()
         events = [
             self._event(ctx, kind,

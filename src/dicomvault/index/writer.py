@@ -103,17 +103,10 @@ def _with_norms(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _columns(record: object) -> dict[str, Any]:
+def _columns(record: Any) -> dict[str, Any]:
     """The fields of a flat record (:mod:`dicomvault.index.records`) as column values:
     ``dataclasses.asdict`` without its deep copy, which no scalar needs."""
-    kind = type(record)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))  # type: ignore[arg-type]
-    return {name: getattr(record, name) for name in names}
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _is_empty(value: object) -> bool:
