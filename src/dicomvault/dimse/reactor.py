@@ -153,9 +153,9 @@ def on_connection_open(event: Event) -> None:
 
 
 def on_accepted(event: Event) -> None:
-    """``EVT_ACCEPTED`` of an association we request (a C-MOVE destination, a storage
-    commitment report): between the peer's A-ASSOCIATE-AC and our first request
-    nothing is in flight, so its queues can be replaced."""
+    """``EVT_ACCEPTED`` of an association we request to a C-MOVE destination: between
+    the peer's A-ASSOCIATE-AC and our first request nothing is in flight, so its queues
+    can be replaced."""
     wake_on_events(event.assoc)
 
 
