@@ -198,10 +198,15 @@ def measure_in_tree(tree: Path, module: str) -> dict[str, float]:
     return result
 
 
-def ab_arguments(description: str, rounds: int) -> argparse.Namespace:
+def ab_arguments(description: str, rounds: int, *, side_by_side: bool = False
+                 ) -> argparse.Namespace:
     """The command line of an interleaved A/B benchmark (``--before``, ``--after``,
-    ``--rounds``; ``--measure`` runs one round in this process's tree)."""
+    ``--rounds``; ``--measure`` runs one round in this process's tree; with
+    ``side_by_side``, ``--side-by-side`` too)."""
     parser = argparse.ArgumentParser(description=description)
+    if side_by_side:
+        parser.add_argument("--side-by-side", action="store_true",
+                            help="this tree beside Orthanc and a server doing no work")
     parser.add_argument("--before", type=Path, help="a tree holding the src/ to compare with")
     parser.add_argument("--after", type=Path, default=REPO)
     parser.add_argument("--rounds", type=int, default=rounds)
@@ -225,11 +230,15 @@ def interleaved_rounds(trees: dict[str, Path], module: str, rounds: int) -> None
 
 
 def run_ab(description: str, module: str, measure: Callable[[], dict[str, float]],
-           rounds: int) -> None:
+           rounds: int, side_by_side: Callable[[int], None] | None = None) -> None:
     """The ``main`` of an interleaved A/B benchmark: with ``--measure``, one round of
-    ``measure`` in this tree, printed as JSON; otherwise rounds over ``--before`` (if
-    given) and ``--after`` (see :func:`interleaved_rounds`)."""
-    args = ab_arguments(description, rounds)
+    ``measure`` in this tree, printed as JSON; with ``--side-by-side`` (offered if
+    ``side_by_side`` is given), that function with ``--rounds``; otherwise rounds over
+    ``--before`` (if given) and ``--after`` (see :func:`interleaved_rounds`)."""
+    args = ab_arguments(description, rounds, side_by_side=side_by_side is not None)
+    if side_by_side is not None and args.side_by_side:
+        side_by_side(args.rounds)
+        return
     if args.measure:
         print(json.dumps(measure()))
         return

@@ -8,6 +8,9 @@ What it measures (issue "archive core", section "How fast"):
   no compression, TCP_NODELAY=1), all on the same files in one run.
 * QIDO-RS study and series search latency (median, p95) on that data.
 * WADO-RS retrieve of one 50-instance series (multipart): MB/s.
+* ``--floor``: also, in the same run on the same data, an HTTP server on our
+  stack (uvicorn, httptools, uvloop) that does no archive work
+  (``bench/bare_http.py``): what no door on this stack can beat here.
 * QIDO-RS latency at 100,000 instances (``--index-size``), on SQLite and
   PostgreSQL: the index is filled directly through the index writer (what
   is measured is the search, not the ingest), then searched over HTTP.
@@ -16,6 +19,7 @@ Every figure is the median of ``--runs`` runs (the machine is noisy).
 
     python -m bench.ingest                      # everything
     python -m bench.ingest --runs 3 --skip-orthanc --index-size 0
+    python -m bench.ingest --runs 3 --index-size 0 --skip-postgres --floor
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 import httpx
 import pydicom
 
+from bench.bare_http import bare_http_node
 from bench.common import (
     RunningServer,
     dicomvault_node,
@@ -201,6 +206,8 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=500)
     parser.add_argument("--skip-orthanc", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure an HTTP server that does no work (bench.bare_http)")
     parser.add_argument("--index-size", type=int, default=100_000)
     parser.add_argument("--index-only", action="store_true",
                         help="only the QIDO-RS latency at --index-size instances")
@@ -216,6 +223,8 @@ def main() -> None:
         figures.append(measure("dicomvault-postgresql",
                                lambda: dicomvault_node(fresh_postgres_schema("bench_ingest")),
                                data, args.runs))
+    if args.floor:
+        figures.append(measure("bare-uvicorn", bare_http_node, data, args.runs))
     if not args.skip_orthanc:
         figures.append(measure("orthanc", orthanc_peer, data, args.runs))
     report(figures)

@@ -14,10 +14,21 @@ first body byte. Rounds alternate the trees; medians over rounds at the end.
 
 Only the trees' ``src`` differ: the workload and node setup come from this
 checkout. Linux only (reads ``/proc``).
+
+``--side-by-side`` instead serves the same series from three servers running
+at once: dicomvault (SQLite), Orthanc 1.10 and ``bench/bare_http.py`` (our
+HTTP stack sending the parts from memory, with no lookup, read, decryption or
+ledger event: what no WADO-RS door on this stack can beat). Each round reads
+the series ``--reads`` times from each in turn, so the machine's load swings
+fall on all three; it prints each round's MB/s and the medians with ratios
+to Orthanc.
+
+    python -m bench.wado --side-by-side --rounds 5
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -25,7 +36,16 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import RunningServer, dicomvault_node, run_ab, server_cpu, stow_body
+from bench.bare_http import bare_http_node
+from bench.common import (
+    RunningServer,
+    dicomvault_node,
+    orthanc_peer,
+    print_command,
+    run_ab,
+    server_cpu,
+    stow_body,
+)
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_series, to_part10
 
 STUDY_UID = "1.2.826.0.1.3680043.10.1291.9.1"
@@ -88,8 +108,34 @@ def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
     }
 
 
+def side_by_side(rounds: int, reads: int = 10, instances: int = 50) -> None:
+    """Rounds of ``reads`` reads from each server in turn; see the module docstring."""
+    print_command()
+    starters = {"dicomvault": dicomvault_node, "bare-uvicorn": bare_http_node,
+                "orthanc": orthanc_peer}
+    with contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(start()) for name, start in starters.items()}
+        urls = {name: _store_series(server, instances) for name, server in servers.items()}
+        rates: dict[str, list[float]] = {name: [] for name in servers}
+        for number in range(rounds):
+            for name, server in servers.items():
+                with httpx.Client(timeout=300, headers=server.headers) as client:
+                    _read(client, urls[name])
+                    runs = [_read(client, urls[name]) for _ in range(reads)]
+                rates[name].append(statistics.median(size / 1e6 / total
+                                                     for size, _, total in runs))
+            print(f"  round {number + 1}: " + "  ".join(
+                f"{name} {values[-1]:.1f} MB/s" for name, values in rates.items())
+                + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+    peer = statistics.median(rates["orthanc"])
+    print()
+    for name, values in rates.items():
+        print(f"{name:13} median {statistics.median(values):8.1f} MB/s  "
+              f"x{statistics.median(values) / peer:.2f} Orthanc")
+
+
 def main() -> None:
-    run_ab(__doc__.splitlines()[0], "bench.wado", measure, rounds=5)
+    run_ab(__doc__.splitlines()[0], "bench.wado", measure, rounds=5, side_by_side=side_by_side)
 
 
 if __name__ == "__main__":
