@@ -13,13 +13,24 @@ the load average. Rounds alternate the trees; medians over rounds at the end.
 
 Only the trees' ``src`` differ: the workload and node setup come from this
 checkout. Linux only (reads ``/proc``).
+
+``--side-by-side`` instead stores the same instances, round by round, on a
+fresh dicomvault node (SQLite), a fresh Orthanc 1.10 and ``bench/bare_http.py``
+(our HTTP stack reading each body and keeping nothing: what no STOW-RS door on
+this stack can beat), one after the other in each round so the machine's load
+swings fall on all three; it prints each round and the medians with ratios to
+Orthanc.
+
+    python -m bench.stow --side-by-side --rounds 5
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 
-from bench.common import dicomvault_node, run_ab, server_cpu
+from bench.bare_http import bare_http_node
+from bench.common import dicomvault_node, orthanc_peer, print_command, run_ab, server_cpu
 from bench.ingest import BATCH, make_dataset, stow_all
 
 
@@ -40,8 +51,29 @@ def measure(instances: int = 500) -> dict[str, float]:
     }
 
 
+def side_by_side(rounds: int, instances: int = 500) -> None:
+    """Each round, the same instances on a fresh server of each kind; see the docstring."""
+    print_command()
+    files = make_dataset(instances).files
+    starters = {"dicomvault": dicomvault_node, "bare-uvicorn": bare_http_node,
+                "orthanc": orthanc_peer}
+    rates: dict[str, list[float]] = {name: [] for name in starters}
+    for number in range(rounds):
+        for name, start in starters.items():
+            with start() as server:
+                rates[name].append(len(files) / stow_all(server, files))
+        print(f"  round {number + 1}: " + "  ".join(
+            f"{name} {values[-1]:.1f} inst/s" for name, values in rates.items())
+            + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+    peer = statistics.median(rates["orthanc"])
+    print()
+    for name, values in rates.items():
+        print(f"{name:13} median {statistics.median(values):8.1f} inst/s  "
+              f"x{statistics.median(values) / peer:.2f} Orthanc")
+
+
 def main() -> None:
-    run_ab(__doc__.splitlines()[0], "bench.stow", measure, rounds=3)
+    run_ab(__doc__.splitlines()[0], "bench.stow", measure, rounds=3, side_by_side=side_by_side)
 
 
 if __name__ == "__main__":
