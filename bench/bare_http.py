@@ -25,11 +25,19 @@ import itertools
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import uvicorn
 
-from bench.common import REPO, RunningServer, free_port, wait_for_http
+from bench.common import (
+    REPO,
+    RunningServer,
+    dicomvault_node,
+    free_port,
+    orthanc_peer,
+    wait_for_http,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -122,6 +130,13 @@ def bare_http_node() -> Iterator[RunningServer]:
         yield server
     finally:
         server.stop()
+
+
+def side_by_side_servers() -> dict[str, Callable[[], AbstractContextManager[RunningServer]]]:
+    """The servers a side-by-side benchmark compares, by name: dicomvault (SQLite), this
+    server, and Orthanc (``"orthanc"``, the peer the ratios are to)."""
+    return {"dicomvault": dicomvault_node, "bare-uvicorn": bare_http_node,
+            "orthanc": orthanc_peer}
 
 
 def main() -> None:

@@ -249,6 +249,22 @@ def run_ab(description: str, module: str, measure: Callable[[], dict[str, float]
     interleaved_rounds(trees, module, args.rounds)
 
 
+def print_side_by_side_round(number: int, rates: dict[str, list[float]], unit: str) -> None:
+    """One round of a side-by-side benchmark: each server's latest figure, and the load."""
+    print(f"  round {number + 1}: "
+          + "  ".join(f"{name} {values[-1]:.1f} {unit}" for name, values in rates.items())
+          + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def print_side_by_side_medians(rates: dict[str, list[float]], unit: str) -> None:
+    """Each server's median over the rounds and its ratio to Orthanc's (``"orthanc"``)."""
+    peer = statistics.median(rates["orthanc"])
+    print()
+    for name, values in rates.items():
+        print(f"{name:13} median {statistics.median(values):8.1f} {unit}  "
+              f"x{statistics.median(values) / peer:.2f} Orthanc")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

@@ -27,10 +27,16 @@ Orthanc.
 from __future__ import annotations
 
 import os
-import statistics
 
-from bench.bare_http import bare_http_node
-from bench.common import dicomvault_node, orthanc_peer, print_command, run_ab, server_cpu
+from bench.bare_http import side_by_side_servers
+from bench.common import (
+    dicomvault_node,
+    print_command,
+    print_side_by_side_medians,
+    print_side_by_side_round,
+    run_ab,
+    server_cpu,
+)
 from bench.ingest import BATCH, make_dataset, stow_all
 
 
@@ -55,21 +61,14 @@ def side_by_side(rounds: int, instances: int = 500) -> None:
     """Each round, the same instances on a fresh server of each kind; see the docstring."""
     print_command()
     files = make_dataset(instances).files
-    starters = {"dicomvault": dicomvault_node, "bare-uvicorn": bare_http_node,
-                "orthanc": orthanc_peer}
+    starters = side_by_side_servers()
     rates: dict[str, list[float]] = {name: [] for name in starters}
     for number in range(rounds):
         for name, start in starters.items():
             with start() as server:
                 rates[name].append(len(files) / stow_all(server, files))
-        print(f"  round {number + 1}: " + "  ".join(
-            f"{name} {values[-1]:.1f} inst/s" for name, values in rates.items())
-            + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
-    peer = statistics.median(rates["orthanc"])
-    print()
-    for name, values in rates.items():
-        print(f"{name:13} median {statistics.median(values):8.1f} inst/s  "
-              f"x{statistics.median(values) / peer:.2f} Orthanc")
+        print_side_by_side_round(number, rates, "inst/s")
+    print_side_by_side_medians(rates, "inst/s")
 
 
 def main() -> None:

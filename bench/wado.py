@@ -4,7 +4,7 @@ The retrieve of ``bench/ingest.py`` (one 50-instance series of 0.5 MB CT
 instances, ``multipart/related``, ``transfer-syntax=*``) repeated on a node
 that holds only that series, so a round takes seconds and many rounds fit
 between the other engineers' load swings. Per round and tree: a fresh node,
-the series stored over STOW-RS, two warm-up reads, then ``--reads`` reads;
+the series stored over STOW-RS, two warm-up reads, then 20 reads;
 the server's CPU (``/proc/<pid>/stat``, all threads) over all of them
 divided by their number, and the medians of MB/s and of the time to the
 first body byte. Rounds alternate the trees; medians over rounds at the end.
@@ -19,7 +19,7 @@ checkout. Linux only (reads ``/proc``).
 at once: dicomvault (SQLite), Orthanc 1.10 and ``bench/bare_http.py`` (our
 HTTP stack sending the parts from memory, with no lookup, read, decryption or
 ledger event: what no WADO-RS door on this stack can beat). Each round reads
-the series ``--reads`` times from each in turn, so the machine's load swings
+the series ten times from each in turn, so the machine's load swings
 fall on all three; it prints each round's MB/s and the medians with ratios
 to Orthanc.
 
@@ -36,12 +36,13 @@ from pathlib import Path
 
 import httpx
 
-from bench.bare_http import bare_http_node
+from bench.bare_http import side_by_side_servers
 from bench.common import (
     RunningServer,
     dicomvault_node,
-    orthanc_peer,
     print_command,
+    print_side_by_side_medians,
+    print_side_by_side_round,
     run_ab,
     server_cpu,
     stow_body,
@@ -111,8 +112,7 @@ def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
 def side_by_side(rounds: int, reads: int = 10, instances: int = 50) -> None:
     """Rounds of ``reads`` reads from each server in turn; see the module docstring."""
     print_command()
-    starters = {"dicomvault": dicomvault_node, "bare-uvicorn": bare_http_node,
-                "orthanc": orthanc_peer}
+    starters = side_by_side_servers()
     with contextlib.ExitStack() as stack:
         servers = {name: stack.enter_context(start()) for name, start in starters.items()}
         urls = {name: _store_series(server, instances) for name, server in servers.items()}
@@ -124,14 +124,8 @@ def side_by_side(rounds: int, reads: int = 10, instances: int = 50) -> None:
                     runs = [_read(client, urls[name]) for _ in range(reads)]
                 rates[name].append(statistics.median(size / 1e6 / total
                                                      for size, _, total in runs))
-            print(f"  round {number + 1}: " + "  ".join(
-                f"{name} {values[-1]:.1f} MB/s" for name, values in rates.items())
-                + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
-    peer = statistics.median(rates["orthanc"])
-    print()
-    for name, values in rates.items():
-        print(f"{name:13} median {statistics.median(values):8.1f} MB/s  "
-              f"x{statistics.median(values) / peer:.2f} Orthanc")
+            print_side_by_side_round(number, rates, "MB/s")
+    print_side_by_side_medians(rates, "MB/s")
 
 
 def main() -> None:
