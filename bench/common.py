@@ -249,15 +249,18 @@ def run_ab(description: str, module: str, measure: Callable[[], dict[str, float]
     interleaved_rounds(trees, module, args.rounds)
 
 
-def print_side_by_side_round(number: int, rates: dict[str, list[float]], unit: str) -> None:
-    """One round of a side-by-side benchmark: each server's latest figure, and the load."""
-    print(f"  round {number + 1}: "
-          + "  ".join(f"{name} {values[-1]:.1f} {unit}" for name, values in rates.items())
-          + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
-
-
-def print_side_by_side_medians(rates: dict[str, list[float]], unit: str) -> None:
-    """Each server's median over the rounds and its ratio to Orthanc's (``"orthanc"``)."""
+def side_by_side_rounds(names: Sequence[str], rounds: int, unit: str,
+                        measure_one: Callable[[str], float]) -> None:
+    """``rounds`` rounds of ``measure_one(name)`` for each server in turn (so the machine's
+    load swings fall on all of them), each round printed, then each server's median and
+    its ratio to Orthanc's (``"orthanc"``)."""
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        for name in names:
+            rates[name].append(measure_one(name))
+        print(f"  round {number + 1}: "
+              + "  ".join(f"{name} {values[-1]:.1f} {unit}" for name, values in rates.items())
+              + f"  (load {os.getloadavg()[0]:.1f})", flush=True)
     peer = statistics.median(rates["orthanc"])
     print()
     for name, values in rates.items():

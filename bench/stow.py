@@ -32,10 +32,9 @@ from bench.bare_http import side_by_side_servers
 from bench.common import (
     dicomvault_node,
     print_command,
-    print_side_by_side_medians,
-    print_side_by_side_round,
     run_ab,
     server_cpu,
+    side_by_side_rounds,
 )
 from bench.ingest import BATCH, make_dataset, stow_all
 
@@ -62,13 +61,12 @@ def side_by_side(rounds: int, instances: int = 500) -> None:
     print_command()
     files = make_dataset(instances).files
     starters = side_by_side_servers()
-    rates: dict[str, list[float]] = {name: [] for name in starters}
-    for number in range(rounds):
-        for name, start in starters.items():
-            with start() as server:
-                rates[name].append(len(files) / stow_all(server, files))
-        print_side_by_side_round(number, rates, "inst/s")
-    print_side_by_side_medians(rates, "inst/s")
+
+    def store_on_fresh(name: str) -> float:
+        with starters[name]() as server:
+            return len(files) / stow_all(server, files)
+
+    side_by_side_rounds(list(starters), rounds, "inst/s", store_on_fresh)
 
 
 def main() -> None:

@@ -41,10 +41,9 @@ from bench.common import (
     RunningServer,
     dicomvault_node,
     print_command,
-    print_side_by_side_medians,
-    print_side_by_side_round,
     run_ab,
     server_cpu,
+    side_by_side_rounds,
     stow_body,
 )
 from dicomvault.dicom.synthetic import PatientSpec, StudySpec, generate_series, to_part10
@@ -112,20 +111,18 @@ def measure(reads: int = 20, instances: int = 50) -> dict[str, float]:
 def side_by_side(rounds: int, reads: int = 10, instances: int = 50) -> None:
     """Rounds of ``reads`` reads from each server in turn; see the module docstring."""
     print_command()
-    starters = side_by_side_servers()
     with contextlib.ExitStack() as stack:
-        servers = {name: stack.enter_context(start()) for name, start in starters.items()}
+        servers = {name: stack.enter_context(start())
+                   for name, start in side_by_side_servers().items()}
         urls = {name: _store_series(server, instances) for name, server in servers.items()}
-        rates: dict[str, list[float]] = {name: [] for name in servers}
-        for number in range(rounds):
-            for name, server in servers.items():
-                with httpx.Client(timeout=300, headers=server.headers) as client:
-                    _read(client, urls[name])
-                    runs = [_read(client, urls[name]) for _ in range(reads)]
-                rates[name].append(statistics.median(size / 1e6 / total
-                                                     for size, _, total in runs))
-            print_side_by_side_round(number, rates, "MB/s")
-    print_side_by_side_medians(rates, "MB/s")
+
+        def read_series(name: str) -> float:
+            with httpx.Client(timeout=300, headers=servers[name].headers) as client:
+                _read(client, urls[name])
+                runs = [_read(client, urls[name]) for _ in range(reads)]
+            return statistics.median(size / 1e6 / total for size, _, total in runs)
+
+        side_by_side_rounds(list(servers), rounds, "MB/s", read_series)
 
 
 def main() -> None:
