@@ -154,3 +154,25 @@ def test_a_commit_that_writes_the_index_runs_in_the_foreground(
 
 def _sop_uid(data: bytes) -> str:
     return str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID)
+
+
+def test_closing_the_archive_waits_for_a_blob_commit_in_flight(
+    archive: Archive, gate: _Gate
+) -> None:
+    """A server that stops leaves no staged blob half-committed: close waits for it."""
+    data = generate_study_files(series=1, per_series=1, rows=16, columns=16)[0]
+    upload = archive.begin_upload()
+    upload.write(data)
+    staged = upload.finish(in_background=True)
+    assert gate.started.wait(30)
+    closer = threading.Thread(target=archive.close)
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive()  # still waiting for the held commit
+    gate.release.set()
+    closer.join(30)
+    assert not closer.is_alive()
+    staged.wait_durable()
+    assert archive.blobs.exists(staged.stored.blob_name)
+    with pytest.raises(RuntimeError):  # a closed node takes no more background work
+        archive.blob_commits.submit(lambda: None)

@@ -100,7 +100,7 @@ from dicomvault.index.stored import (
     replace_representation,
     storage_figures,
 )
-from dicomvault.ingest import InstanceUpload, StagedInstance
+from dicomvault.ingest import InstanceUpload, StagedInstance, blob_commit_pool
 from dicomvault.keys import (
     KeyProvider,
     RotationProgress,
@@ -257,6 +257,16 @@ class Archive:
         self.codec_cache = ByteCache(settings.transcode_cache_bytes)
         #: Threads that decrypt (and decode) instances ahead of a retrieve's response.
         self.prefetch_pool = prefetch_pool()
+        #: Threads that make staged blobs durable while a door goes on receiving.
+        self.blob_commits = blob_commit_pool()
+
+    def close(self) -> None:
+        """Stop the node's worker threads once what they were given is done, and close the
+        database's connections. Called when a server stops; a one-shot command may skip it
+        (the threads end with the process)."""
+        self.blob_commits.shutdown(wait=True)
+        self.prefetch_pool.shutdown(wait=True, cancel_futures=True)
+        self.engine.dispose()
 
     # -- access ----------------------------------------------------------------
 
@@ -303,7 +313,7 @@ class Archive:
     def begin_upload(self) -> InstanceUpload:
         """Start receiving one instance (see :class:`InstanceUpload`)."""
         return InstanceUpload(self.blobs, self.study_keys,
-                              max_bytes=self.settings.max_part_bytes)
+                              max_bytes=self.settings.max_part_bytes, commits=self.blob_commits)
 
     def store_bytes(self, data: bytes, ctx: RequestContext) -> StoreResult:
         """Store one complete Part 10 file held in memory (CLI import, DIMSE)."""

@@ -26,7 +26,7 @@ durable. A refused instance waits for its commit and then deletes the blob.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dicomvault.dicom.header import ParsedHeader, parse_incoming
@@ -38,8 +38,13 @@ from dicomvault.storage import BlobStore, SealingWriter, new_blob_name, seal_byt
 
 _TAIL_BYTES = 16
 DEFAULT_BUFFER_LIMIT = 64 * 1024 * 1024
-#: Where background blob commits run: their threads wait on the disk (fsync), not the GIL.
-_COMMITS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dicomvault-blob-commit")
+#: Threads of a node's background blob commits: they wait on the disk (fsync), not the GIL.
+BLOB_COMMIT_THREADS = 8
+
+
+def blob_commit_pool() -> ThreadPoolExecutor:
+    """A node's threads for ``finish(in_background=True)`` (made once, with the Archive)."""
+    return ThreadPoolExecutor(BLOB_COMMIT_THREADS, thread_name_prefix="dicomvault-blob-commit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +92,11 @@ class InstanceUpload:
         *,
         max_bytes: int,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+        commits: Executor | None = None,
     ) -> None:
         self._keys = keys
+        # Where finish(in_background=True) commits the blob; without one, it commits inline.
+        self._commits = commits
         self._blobs = blobs
         self._data_key = new_data_key()
         self._writer = blobs.begin(new_blob_name())
@@ -144,14 +152,15 @@ class InstanceUpload:
     def finish(self, *, in_background: bool = False) -> StagedInstance:
         """Validate and make durable; aborts (nothing left behind) on any failure.
 
-        ``in_background``: start the blob's commit at once in a worker thread and
-        return without waiting for it (see the module docstring); the result must go
+        ``in_background``: start the blob's commit at once in a thread of ``commits``
+        (given by the Archive; without it the commit runs here) and return without
+        waiting for it (see the module docstring); the result must go
         to :meth:`~dicomvault.archive.Archive.commit`, which waits for it.
         """
         try:
             sha256 = self._sealer.close()
-            if in_background and not self._writer.commit_uses_index:
-                self._committing = _COMMITS.submit(self._writer.commit)
+            if in_background and self._commits and not self._writer.commit_uses_index:
+                self._committing = self._commits.submit(self._writer.commit)
             total = self._sealer.size
             if self._head_size < total and total > self._buffer_limit:
                 parsed = self._parse_large(total)

@@ -134,7 +134,7 @@ def _backup_and_restore_through_s3(node: Archive, tmp_path: Path, s3: S3Server) 
     try:
         assert contents(restored) == expected
     finally:
-        restored.engine.dispose()
+        restored.close()
 
 
 def test_an_empty_node_backs_up_and_verifies(node: Archive, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_backups_taken_while_ingest_runs_restore_consistent_states(tmp_path: Pat
             assert _stored_events(restored) == report.instances
             assert all(files[uid] == data for uid, data in archived.items())
         finally:
-            restored.engine.dispose()
+            restored.close()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -86,4 +86,4 @@ def test_a_sqlite_backup_restores_onto_postgresql(tmp_path: Path, database_url: 
         with restored.engine.connect() as conn:
             restored.audit.ledger.check_integrity(conn)
     finally:
-        restored.engine.dispose()
+        restored.close()

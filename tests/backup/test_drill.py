@@ -106,7 +106,7 @@ def test_disaster_recovery_drill(tmp_path: Path, database_url: str) -> None:
         assert third.generation == 3 and third.pruned_generations == (1,)
         assert verify_backup(restored, open_target(str(target_dir), settings)).ok
     finally:
-        restored.engine.dispose()
+        restored.close()
 
 
 def _address(archive: Archive, sop_uid: str) -> tuple[str, str, str]:

@@ -157,7 +157,7 @@ def test_deid_of_an_archived_study_goes_through_the_archive_and_the_ledger(
     try:
         exported = ledger_events(archive, EventType.EXPORTED)
     finally:
-        archive.engine.dispose()
+        archive.close()
     assert len(exported) == len(files)
     assert {event.details["destination"] for event in exported} == {"deid"}
 

@@ -48,7 +48,7 @@ def client(tmp_path: Path, database_url: str) -> Iterator[DICOMwebClient]:
     archive, _ = open_archive(settings)
     with serving(archive) as url:
         yield DICOMwebClient(url=f"{url}/dicom-web", headers=admin_headers(archive))
-    archive.engine.dispose()
+    archive.close()
 
 
 def _read(data: bytes) -> pydicom.Dataset:

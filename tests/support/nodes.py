@@ -23,4 +23,4 @@ def open_test_node(data_dir: Path, database_url: str, **overrides: Any) -> Itera
     try:
         yield node
     finally:
-        node.engine.dispose()
+        node.close()

@@ -114,7 +114,7 @@ def restore(settings: Settings, target: BackupTarget, *, generation: int | None 
                              ctx=ctx or system_context(Door.CLI, actor="restore"),
                              started=started)
     finally:
-        archive.engine.dispose()
+        archive.close()
 
 
 def _restore_into(archive: Archive, target: BackupTarget, generation: int | None,
