@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Lifespan
 
 from dicomvault import api, dicomweb, web
 from dicomvault.api.auth import AuthenticationMiddleware
@@ -48,9 +49,11 @@ def _service_routes() -> list[BaseRoute]:
     ]
 
 
-def create_http_app(archive: Archive) -> Starlette:
-    """The whole HTTP side of a node, serving ``archive``."""
+def create_http_app(archive: Archive, lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+    """The whole HTTP side of a node, serving ``archive``; ``lifespan`` (optional) runs
+    around the server's life (``dicomvault serve`` stops the node in it)."""
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             *_service_routes(),
             *dicomweb.routes(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,10 +17,10 @@ from tests.support.nodes import TEST_PASSPHRASE
 
 
 def _serve(data_dir: Path, http_port: int, dicom_port: int,
-           *extra: str) -> subprocess.Popen[bytes]:
+           *extra: str, log_level: str = "WARNING") -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOMVAULT_")}
     env.update(DICOMVAULT_DATA_DIR=str(data_dir), DICOMVAULT_KEYRING_PASSPHRASE=TEST_PASSPHRASE,
-               DICOMVAULT_SCRUB_INTERVAL_HOURS="0", DICOMVAULT_LOG_LEVEL="WARNING")
+               DICOMVAULT_SCRUB_INTERVAL_HOURS="0", DICOMVAULT_LOG_LEVEL=log_level)
     process = subprocess.Popen([sys.executable, "-m", "dicomvault.cli", "serve", "--http-port",
                                 str(http_port), "--dicom-port", str(dicom_port), *extra],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -57,3 +58,12 @@ def test_serve_answers_c_echo_and_no_dimse_does_not_listen(tmp_path: Path) -> No
             assert sock.connect_ex(("127.0.0.1", dicom_port)) != 0  # nothing listens
     finally:
         _stop(process)
+
+
+def test_sigterm_stops_the_node_before_the_process_ends(tmp_path: Path) -> None:
+    """uvicorn ends the process with the signal once its own shutdown is done: the DIMSE
+    door, the background jobs and the archive (blobs in flight) must stop inside it."""
+    process = _serve(tmp_path / "node", free_port(), free_port(), log_level="INFO")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert b"stopped: DIMSE door closed, background jobs ended, blobs durable" in stderr

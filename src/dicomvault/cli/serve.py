@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 import typer
 import uvicorn
+from starlette.applications import Starlette
 
 from dicomvault.access.transport import transport_for
 from dicomvault.cli.common import DataDirOption, app, open_node, reports_errors
@@ -50,8 +55,31 @@ def serve(
         log.warning("%s", warning)
     url = f"{transport.scheme}://{settings.host}:{settings.http_port}"
     typer.echo(f"dicomvault is serving {url}/  (DICOMweb at {url}/dicom-web/)", err=False)
+    dimse = None if no_dimse else DimseServer(archive)
+    daemons = DaemonRunner(background_jobs(archive))
+    stopped = threading.Event()
+
+    def stop_node() -> None:
+        """Close the DIMSE door, end the background jobs, wait for every blob in flight and
+        close the database; once, whether at uvicorn's shutdown or on the way out."""
+        if stopped.is_set():
+            return
+        stopped.set()
+        if dimse is not None:
+            dimse.stop()
+        daemons.stop()
+        archive.close()
+        log.info("stopped: DIMSE door closed, background jobs ended, blobs durable")
+
+    @contextlib.asynccontextmanager
+    async def stop_with_the_server(_app: Starlette) -> AsyncIterator[None]:
+        # uvicorn re-raises SIGTERM/SIGINT once its shutdown is done, which ends the
+        # process there: the node must stop here, inside that shutdown.
+        yield
+        await anyio.to_thread.run_sync(stop_node)
+
     config = uvicorn.Config(
-        create_http_app(archive),
+        create_http_app(archive, lifespan=stop_with_the_server),
         host=settings.host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
@@ -59,14 +87,12 @@ def serve(
         lifespan="on",
         **transport.uvicorn_options,
     )
-    dimse = None if no_dimse else DimseServer(archive)
     if dimse is not None:
         dimse.start()
         typer.echo(f"DIMSE SCP {settings.ae_title} on port(s) "
                    f"{', '.join(str(port) for port in dimse.ports)}")
+    daemons.start()
     try:
-        with DaemonRunner(background_jobs(archive)):
-            uvicorn.Server(config).run()
+        uvicorn.Server(config).run()
     finally:
-        if dimse is not None:
-            dimse.stop()
+        stop_node()  # when uvicorn returns without a signal (it could not listen, say)
